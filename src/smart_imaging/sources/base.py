@@ -1,0 +1,85 @@
+"""The image source interface: search studies, retrieve DICOM.
+
+Sources speak the DICOM JSON model (PS3.18 F.2) for search results, so the FHIR mapping in
+``smart_imaging.fhir`` is shared by all of them. Retrieval answers stream: ``WadoResponse.body``
+yields chunks as they arrive from the archive, disk or network.
+
+Errors: ``NotFound`` (404), ``BadRequest`` (400), ``NotAcceptable`` (406), ``UpstreamError``
+(502), ``UpstreamTimeout`` (504), ``Unavailable`` (503 + Retry-After) from ``smart_imaging.errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+DicomJson = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StudyQuery:
+    """Which studies to find.
+
+    ``patient_id`` is matched exactly against DICOM PatientID (0010,0020): wildcard characters
+    in it are literal. ``None`` means all studies on the server; an empty string matches nothing.
+    """
+
+    patient_id: str | None
+    study_uids: tuple[str, ...] = ()
+    include_instances: bool = True
+
+
+@dataclass
+class SeriesRecord:
+    series: DicomJson
+    instances: list[DicomJson] | None = None  # None: not known cheaply
+
+
+@dataclass
+class StudyRecord:
+    study: DicomJson
+    series: list[SeriesRecord] = field(default_factory=list)
+    last_updated: str | None = None  # FHIR instant, when the source knows it
+
+
+Resource = Literal["", "metadata", "rendered", "thumbnail", "frames"]
+
+
+@dataclass(frozen=True)
+class WadoRequest:
+    """One WADO-RS request, already validated (UIDs, frame numbers)."""
+
+    study_uid: str
+    series_uid: str | None = None
+    instance_uid: str | None = None
+    frames: tuple[int, ...] = ()
+    resource: Resource = ""
+    accept: str | None = None
+    params: tuple[tuple[str, str], ...] = ()  # query params passed on (rendered: window, quality...)
+    public_base: str = ""  # our WADO-RS base for this binding: BulkDataURIs in metadata point here
+
+
+@dataclass
+class WadoResponse:
+    media_type: str
+    body: AsyncIterator[bytes]
+    headers: dict[str, str] = field(default_factory=dict)
+    close: Callable[[], Awaitable[None]] | None = None
+
+    async def aclose(self) -> None:
+        if self.close is not None:
+            await self.close()
+
+
+class ImageSource(Protocol):
+    async def search(self, query: StudyQuery) -> list[StudyRecord]:
+        """Studies matching the query, with their series (and instances when cheap)."""
+        ...
+
+    async def retrieve(self, request: WadoRequest) -> WadoResponse:
+        """Start a WADO-RS retrieval; raise before returning when the source refuses."""
+        ...
+
+    async def aclose(self) -> None:
+        ...

@@ -1,0 +1,1 @@
+"""Tenant configuration: models, loading, and the registry of tenants."""

@@ -1,0 +1,221 @@
+"""Tenant config models (DESIGN.md section 2), compatible with the reference server's files.
+
+Lenient where the reference files are: ``null`` means "not set", keys starting with ``//`` are
+comments, and unknown keys are kept (and reported as warnings by ``check-config``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+DEFAULT_MRN_EXPRESSIONS = [
+    "identifier.where(type.coding.code='MR').value",
+    "identifier.where(type.text='MRN' or type.text='Medical Record Number').value",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_nulls_and_comments(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None and not str(k).startswith("//")}
+        return data
+
+
+# ---------------------------------------------------------------- authorization
+
+
+class ClientConfig(_Model):
+    """The imaging server's own client at the EHR (SMART Backend Services)."""
+
+    client_id: str
+    jwk: dict[str, Any] | None = None
+    jwkPrivate: dict[str, Any] | None = None
+    client_secret: SecretStr | None = None
+
+
+class MockAuthorization(_Model):
+    """Accepts any request; the patient comes from the config (or none)."""
+
+    type: Literal["mock"]
+    disableAuthzChecks: bool = False
+    patient: dict[str, Any] | None = None
+
+    @field_validator("patient")
+    @classmethod
+    def _patient_resource(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            if value.get("resourceType", "Patient") != "Patient":
+                raise ValueError("patient must be a FHIR Patient resource")
+            if not isinstance(value.get("id", ""), str):
+                raise ValueError("patient.id must be a string")
+        return value
+
+
+SmartType = Literal[
+    "smart-on-fhir",
+    "smart-on-fhir-with-epic-bugfixes",
+    "smart-on-fhir-with-meditech-bugfixes",
+    "smart-on-fhir-independent",
+    "smart-on-fhir-jwt",
+]
+
+
+class SmartAuthorization(_Model):
+    """Access tokens issued by a SMART on FHIR EHR, checked by introspection or as JWTs."""
+
+    type: SmartType
+    fhirBaseUrl: str
+    disableAuthzChecks: bool = False
+    scope: str | None = None
+    client: ClientConfig | None = None
+    introspectionAuth: Literal["bearer", "private_key_jwt", "client_secret_basic"] = "bearer"
+    tokenEndpoint: str | None = None
+    introspectionEndpoint: str | None = None
+    jwksUri: str | None = None
+    issuer: str | None = None
+    audience: str | list[str] | None = None
+    cacheTtl: float = Field(default=60.0, ge=0, le=3600)
+    negativeCacheTtl: float = Field(default=5.0, ge=0, le=300)
+    timeout: float = Field(default=10.0, gt=0, le=120)
+    allowInsecurePatientFromRequest: bool = False
+
+    @field_validator("fhirBaseUrl", "tokenEndpoint", "introspectionEndpoint", "jwksUri")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return _require_http_url(value)
+
+
+Authorization = Annotated[MockAuthorization | SmartAuthorization, Field(discriminator="type")]
+
+
+# ---------------------------------------------------------------- images
+
+
+class OpenAuthentication(_Model):
+    type: Literal["open"]
+
+
+class BasicAuthentication(_Model):
+    type: Literal["http-basic"]
+    username: str
+    password: SecretStr
+
+
+class BearerAuthentication(_Model):
+    type: Literal["bearer"]
+    token: SecretStr
+
+
+Authentication = Annotated[
+    OpenAuthentication | BasicAuthentication | BearerAuthentication, Field(discriminator="type")
+]
+
+
+class Delay(_Model):
+    """Answer 503 + Retry-After until these epoch-second moments (reference server feature)."""
+
+    lookupUntil: float | None = None
+    retrieveUntil: float | None = None
+
+
+class _Images(_Model):
+    lookup: Literal["studies-by-mrn", "all-studies-on-server"] = "studies-by-mrn"
+    mrn: list[str] = Field(default_factory=lambda: list(DEFAULT_MRN_EXPRESSIONS))
+    delay: Delay | None = None
+    timeout: float = Field(default=30.0, gt=0, le=600)
+
+    @field_validator("mrn", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class DicomWebImages(_Images):
+    """A DICOMweb archive (QIDO-RS + WADO-RS)."""
+
+    type: Literal["dicom-web"]
+    endpoint: str
+    authentication: Authentication = Field(default_factory=lambda: OpenAuthentication(type="open"))
+    seriesConcurrency: int = Field(default=4, ge=1, le=64)
+    includeInstances: bool = True
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        return str(_require_http_url(value)).rstrip("/")
+
+
+class DimseImages(_Images):
+    """A DIMSE archive (C-FIND + C-GET/C-MOVE)."""
+
+    type: Literal["dicom-dimse"]
+    endpoint: str
+    ae: str = "SMART-IMAGING"
+    calledAe: str = "ANY-SCP"
+    retrieval: Literal["c-get", "c-move"] = "c-get"
+    storePort: int | None = Field(default=None, ge=1, le=65535)
+    seriesConcurrency: int = Field(default=4, ge=1, le=64)
+    cacheDir: str | None = None
+    cacheIdleSeconds: float = Field(default=600.0, gt=0)
+    cacheMaxBytes: int = Field(default=2 * 1024**3, gt=0)
+    firstResultTimeout: float = Field(default=20.0, gt=0)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme != "dimse" or not parts.hostname or not parts.port:
+            raise ValueError("endpoint must look like dimse://host:port")
+        return value
+
+    @field_validator("ae", "calledAe")
+    @classmethod
+    def _ae_title(cls, value: str) -> str:
+        if not 0 < len(value.strip()) <= 16 or "\\" in value:
+            raise ValueError("AE titles are 1 to 16 characters without backslash")
+        return value.strip()
+
+
+class FolderImages(_Images):
+    """A local folder of DICOM Part-10 files, indexed into SQLite."""
+
+    type: Literal["folder"]
+    path: str
+    index: str | None = None
+
+
+Images = Annotated[DicomWebImages | DimseImages | FolderImages, Field(discriminator="type")]
+
+
+# ---------------------------------------------------------------- tenant
+
+
+class TenantConfig(_Model):
+    authorization: Authorization
+    images: Images
+    bindingTtl: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+
+    def upstream_urls(self) -> list[str]:
+        """Every URL this config makes the server contact (for the dynamic-tenant allow list)."""
+        urls: list[str] = [self.images.endpoint] if hasattr(self.images, "endpoint") else []
+        auth = self.authorization
+        if isinstance(auth, SmartAuthorization):
+            urls += [u for u in (auth.fhirBaseUrl, auth.tokenEndpoint,
+                                 auth.introspectionEndpoint, auth.jwksUri) if u]
+        return urls
+
+
+def _require_http_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http(s) URL")
+    return value

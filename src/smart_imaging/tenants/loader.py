@@ -1,0 +1,130 @@
+"""Reading tenant configs from JSON text, files and base64url strings, with clear problems."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import ConfigError
+from .config import TenantConfig
+
+ENV_KEY = "$env"
+
+
+def resolve_env(data: Any, env: Mapping[str, str], path: str = "") -> Any:
+    """Replace every ``{"$env": "NAME"}`` with the environment variable's value."""
+    if isinstance(data, dict):
+        if set(data) == {ENV_KEY}:
+            name = data[ENV_KEY]
+            if not isinstance(name, str) or name not in env:
+                raise ConfigError("missing environment variable",
+                                  [(path or "(root)", f"environment variable {name!r} is not set")])
+            return env[name]
+        return {k: resolve_env(v, env, f"{path}.{k}" if path else k) for k, v in data.items()}
+    if isinstance(data, list):
+        return [resolve_env(v, env, f"{path}[{i}]") for i, v in enumerate(data)]
+    return data
+
+
+def contains_env(data: Any) -> bool:
+    if isinstance(data, dict):
+        return ENV_KEY in data or any(contains_env(v) for v in data.values())
+    if isinstance(data, list):
+        return any(contains_env(v) for v in data)
+    return False
+
+
+def parse_config(data: Any, env: Mapping[str, str] | None = None) -> TenantConfig:
+    """Validate a decoded JSON config. Raises ConfigError listing (field, problem) pairs."""
+    if not isinstance(data, dict):
+        raise ConfigError("config must be a JSON object", [("(root)", "must be a JSON object")])
+    resolved = resolve_env(data, os.environ if env is None else env)
+    try:
+        return TenantConfig.model_validate(resolved)
+    except ValidationError as exc:
+        problems = [(_location(err["loc"]), err["msg"]) for err in exc.errors()]
+        raise ConfigError("invalid tenant config", problems) from None
+
+
+def load_file(path: Path, env: Mapping[str, str] | None = None) -> TenantConfig:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("cannot read config", [("(file)", str(exc))]) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError("invalid JSON", [(f"line {exc.lineno} column {exc.colno}", exc.msg)]) from None
+    return parse_config(data, env)
+
+
+def decode_dynamic(encoded: str) -> Any:
+    """Decode ``base64url(JSON)`` as carried in ``/dyn/{encoded}/...`` (padding optional)."""
+    if len(encoded) > 32_768:
+        raise ConfigError("dynamic config too large", [("(url)", "more than 32 KiB")])
+    try:
+        raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        return json.loads(raw.decode("utf-8"))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise ConfigError("dynamic config is not base64url-encoded JSON",
+                          [("(url)", "expected base64url(JSON)")]) from None
+
+
+def encode_dynamic(config: Mapping[str, Any]) -> str:
+    raw = json.dumps(config, separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def unknown_keys(data: Any, model: Any = None, path: str = "") -> list[str]:
+    """Keys a config carries that no model field reads (comments ``//...`` excluded)."""
+    from pydantic import BaseModel
+
+    model = model or TenantConfig
+    found: list[str] = []
+    if not isinstance(data, dict) or not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return found
+    for key, value in data.items():
+        if str(key).startswith("//") or value is None:
+            continue
+        field = model.model_fields.get(key)
+        where = f"{path}.{key}" if path else key
+        if field is None:
+            found.append(where)
+            continue
+        for candidate in _models_of(field.annotation, value):
+            found += unknown_keys(value, candidate, where)
+    return found
+
+
+def _models_of(annotation: Any, value: Any) -> list[Any]:
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    out = []
+    for arg in (annotation, *get_args(annotation), *[a for x in get_args(annotation) for a in get_args(x)]):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            type_field = arg.model_fields.get("type")
+            if type_field is None or not isinstance(value, dict):
+                out.append(arg)
+            elif value.get("type") in get_args(type_field.annotation):
+                out.append(arg)
+    return out[:1]
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif str(item) in {"mock", "smart-on-fhir", "dicom-web", "dicom-dimse", "folder",
+                           "http-basic", "open", "bearer"} or str(item).startswith("smart-on-fhir"):
+            continue  # discriminator tags pydantic inserts
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(root)"
