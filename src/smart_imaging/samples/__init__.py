@@ -1,0 +1,1 @@
+"""Demo sample data: synthetic patients and their DICOM studies."""
