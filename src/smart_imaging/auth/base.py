@@ -49,6 +49,10 @@ class Authorizer(Protocol):
         """The FHIR Patient resource of the grant (for MRN lookup), or None when unknown."""
         ...
 
+    async def ehr_configuration(self) -> dict[str, Any] | None:
+        """The EHR's ``.well-known/smart-configuration`` (for discovery documents), or None."""
+        ...
+
     async def aclose(self) -> None:
         """Release resources (connections, caches)."""
         ...

@@ -25,5 +25,8 @@ class MockAuthorizer:
     async def patient(self, grant: AccessGrant) -> dict[str, Any] | None:
         return dict(self._patient) if self._patient else None
 
+    async def ehr_configuration(self) -> dict[str, Any] | None:
+        return None
+
     async def aclose(self) -> None:
         return None

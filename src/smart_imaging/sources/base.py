@@ -43,7 +43,7 @@ class StudyRecord:
     last_updated: str | None = None  # FHIR instant, when the source knows it
 
 
-Resource = Literal["", "metadata", "rendered", "thumbnail", "frames"]
+Resource = Literal["", "metadata", "rendered", "thumbnail", "frames", "bulkdata"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class WadoRequest:
     resource: Resource = ""
     accept: str | None = None
     params: tuple[tuple[str, str], ...] = ()  # query params passed on (rendered: window, quality...)
+    bulkdata_path: str = ""  # resource "bulkdata": the part after .../instances/{uid}/bulk/
     public_base: str = ""  # our WADO-RS base for this binding: BulkDataURIs in metadata point here
 
 

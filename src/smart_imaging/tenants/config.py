@@ -11,10 +11,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-DEFAULT_MRN_EXPRESSIONS = [
-    "identifier.where(type.coding.code='MR').value",
-    "identifier.where(type.text='MRN' or type.text='Medical Record Number').value",
-]
+# The reference server's default; when no expression yields a value, the first identifier is used.
+DEFAULT_MRN_EXPRESSIONS = ["identifier.where(type.coding.code='MR').value"]
 
 
 class _Model(BaseModel):

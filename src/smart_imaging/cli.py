@@ -1,0 +1,128 @@
+"""The ``smart-imaging`` command: serve | check-config (| demo | samples)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import ConfigError
+from .settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="smart-imaging", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve every tenant config in a folder")
+    serve.add_argument("--config-dir", type=Path, help="folder of tenant *.json files "
+                       "(env SMART_IMAGING_CONFIG_DIR)")
+    serve.add_argument("--host", help="interface to listen on (env SMART_IMAGING_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (env SMART_IMAGING_PORT, default 8000)")
+    serve.add_argument("--base-url", help="public URL of this server, used in Endpoint addresses "
+                       "(env SMART_IMAGING_BASE_URL; default: from each request)")
+    serve.add_argument("--dynamic-tenants", action="store_true", default=None,
+                       help="enable /dyn/{base64url(config)}/ tenants (env SMART_IMAGING_DYNAMIC_TENANTS)")
+    serve.add_argument("--dynamic-upstream-allow", action="append", metavar="HOST[:PORT]",
+                       help="upstream host a dynamic config may name; repeatable "
+                       "(env SMART_IMAGING_DYNAMIC_UPSTREAM_ALLOW, comma-separated)")
+    serve.add_argument("--log-level", default="info")
+
+    check = commands.add_parser("check-config", help="validate tenant configs and list each problem")
+    check.add_argument("config_dir", type=Path)
+
+    _add_optional_commands(commands)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "check-config":
+        return check_config(args.config_dir)
+    handler = getattr(args, "handler", None)
+    return int(handler(args)) if handler else 2
+
+
+def _add_optional_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    try:
+        from .demo_cli import add_commands  # demo and samples, when present
+    except ImportError:
+        return
+    add_commands(commands)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+    from .logging_setup import configure
+
+    configure(args.log_level)
+    allow = tuple(args.dynamic_upstream_allow) if args.dynamic_upstream_allow else None
+    settings = Settings.from_env(config_dir=args.config_dir, host=args.host, port=args.port,
+                                 base_url=args.base_url, dynamic_tenants=args.dynamic_tenants,
+                                 dynamic_upstream_allow=allow)
+    if settings.config_dir is None:
+        print("smart-imaging serve: give --config-dir (or SMART_IMAGING_CONFIG_DIR)", file=sys.stderr)
+        return 2
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        _print_problems(exc)
+        return 2
+    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False,
+                log_config=None, proxy_headers=True, timeout_graceful_shutdown=5)
+    return 0
+
+
+def check_config(config_dir: Path) -> int:
+    """Validate each file on its own so every problem is listed; exit 0 only when all load."""
+    from .tenants.loader import load_file, unknown_keys
+    from .tenants.registry import RESERVED, TENANT_NAME
+
+    if not config_dir.is_dir():
+        print(f"{config_dir}: not a folder", file=sys.stderr)
+        return 2
+    files = sorted(config_dir.glob("*.json"))
+    failed = 0
+    for path in files:
+        try:
+            config = load_file(path)
+        except ConfigError as exc:
+            failed += 1
+            for where, what in exc.problems:
+                print(f"{path.name}: {where}: {what}")
+            continue
+        if not TENANT_NAME.match(path.stem) or path.stem in RESERVED:
+            failed += 1
+            print(f"{path.name}: tenant name {path.stem!r} is not allowed")
+            continue
+        for warning in _warnings(config, unknown_keys(json.loads(path.read_text()))):
+            print(f"{path.name}: warning: {warning}")
+        print(f"{path.name}: ok ({config.authorization.type}, {config.images.type}, {config.images.lookup})")
+    print(f"{len(files) - failed} of {len(files)} configs valid")
+    return 1 if failed else 0
+
+
+def _warnings(config: object, unknown: list[str]) -> list[str]:
+    from .tenants.config import SmartAuthorization, TenantConfig
+
+    assert isinstance(config, TenantConfig)
+    out = [f"{key}: unknown key, ignored" for key in unknown]
+    auth = config.authorization
+    if isinstance(auth, SmartAuthorization) and auth.type == "smart-on-fhir-with-meditech-bugfixes" \
+            and not auth.allowInsecurePatientFromRequest:
+        out.append("authorization: the meditech variant serves no request until "
+                   "allowInsecurePatientFromRequest is true")
+    if getattr(config.authorization, "disableAuthzChecks", False):
+        out.append("authorization.disableAuthzChecks is true: any caller sees every study (debug only)")
+    return out
+
+
+def _print_problems(exc: ConfigError) -> None:
+    print(f"smart-imaging: {exc.message}", file=sys.stderr)
+    for where, what in exc.problems:
+        print(f"  {where}: {what}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

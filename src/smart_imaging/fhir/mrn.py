@@ -1,0 +1,37 @@
+"""The patient's MRN from a FHIR Patient, by the tenant's FHIRPath expressions (fhirpathpy)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fhirpathpy import evaluate
+
+log = logging.getLogger("smart_imaging.mrn")
+
+
+def mrn_of(patient: dict[str, Any], expressions: list[str]) -> str | None:
+    """First non-empty string any expression yields, else the first identifier's value."""
+    for expression in expressions:
+        try:
+            found = evaluate(patient, expression)
+        except Exception:  # noqa: BLE001 - fhirpathpy raises many types for bad expressions
+            log.warning("MRN expression failed: %s", expression)
+            continue
+        for value in found:
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+    for identifier in patient.get("identifier") or []:
+        value = identifier.get("value") if isinstance(identifier, dict) else None
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def has_identifier(patient: dict[str, Any], system: str | None, value: str) -> bool:
+    for identifier in patient.get("identifier") or []:
+        if not isinstance(identifier, dict) or identifier.get("value") != value:
+            continue
+        if system is None or identifier.get("system") == system:
+            return True
+    return False

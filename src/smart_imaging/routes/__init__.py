@@ -1,0 +1,1 @@
+"""HTTP routes: FHIR (ImagingStudy search, discovery) and WADO-RS."""

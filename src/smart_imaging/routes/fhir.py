@@ -1,0 +1,169 @@
+"""FHIR routes of a tenant: ``metadata``, ``.well-known/smart-configuration``, ``ImagingStudy``.
+
+ImagingStudy search follows the SMART Imaging Access IG: the search must name the patient of
+the access token (``patient``, ``subject`` or ``patient.identifier``); another patient, or none,
+is a 403 with an OperationOutcome, never an empty Bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from ..auth import AccessGrant
+from ..binding import Binding, seal
+from ..errors import BadRequest, Forbidden
+from ..fhir import imaging_study as fis
+from ..fhir.bundle import searchset
+from ..fhir.capability import capability_statement, smart_configuration
+from ..fhir.dates import parse_range
+from ..fhir.mrn import has_identifier, mrn_of
+from ..fhir.search import ImagingStudySearch, parse
+from ..sources import StudyQuery, StudyRecord
+from ..tenants.config import SmartAuthorization
+from ..tenants.registry import Tenant
+from .context import app_state, authorize, tenant_base, tenant_of
+from .delay import check_delay
+
+FHIR_JSON = "application/fhir+json"
+
+
+class FhirResponse(JSONResponse):
+    media_type = FHIR_JSON
+
+
+async def metadata(request: Request) -> FhirResponse:
+    tenant = tenant_of(request)
+    ehr = await _ehr_configuration(tenant)
+    oauth = {k: ehr[v] for k, v in (("authorize", "authorization_endpoint"),
+                                    ("token", "token_endpoint"),
+                                    ("introspect", "introspection_endpoint")) if ehr and ehr.get(v)}
+    return FhirResponse(capability_statement(f"{tenant_base(request, tenant)}/fhir", oauth))
+
+
+async def smart_config(request: Request) -> JSONResponse:
+    tenant = tenant_of(request)
+    ehr = await _ehr_configuration(tenant)
+    return JSONResponse(smart_configuration(f"{tenant_base(request, tenant)}/fhir", ehr))
+
+
+async def _ehr_configuration(tenant: Tenant) -> dict[str, Any] | None:
+    try:
+        return await tenant.authorizer.ehr_configuration()
+    except Exception:  # noqa: BLE001 - discovery documents are best effort
+        return None
+
+
+async def imaging_study_search(request: Request) -> FhirResponse:
+    tenant = tenant_of(request)
+    strict = "handling=strict" in request.headers.get("prefer", "").replace(" ", "").lower()
+    search = parse(list(request.query_params.multi_items()), strict=strict)
+    grant = await authorize(request, tenant, search.patients[0] if search.patients else None)
+    check_delay(tenant, "lookup")
+    patient_id, mrn, subject = await _patient_context(tenant, grant, search)
+    query = StudyQuery(patient_id=mrn if tenant.config.images.lookup == "studies-by-mrn" else None,
+                       study_uids=_study_uids(search))
+    records = [] if query.study_uids == ("",) else await tenant.source.search(query)
+    records = sorted(_filter(records, search), key=lambda r: fis.started(r) or "", reverse=True)
+    return FhirResponse(_bundle(request, tenant, search, records, patient_id, subject))
+
+
+async def _patient_context(tenant: Tenant, grant: AccessGrant,
+                           search: ImagingStudySearch) -> tuple[str | None, str | None, dict[str, Any]]:
+    """(patient bound into WADO bindings, MRN to search by, ImagingStudy.subject)."""
+    images = tenant.config.images
+    needs_patient = images.lookup == "studies-by-mrn"
+    if not grant.checks_disabled:
+        if not grant.patient_id:
+            raise Forbidden("the access token has no patient context")
+        if not search.patients and not search.patient_identifiers:
+            raise Forbidden("the search must name the patient of the access token "
+                            "(patient, subject or patient.identifier)")
+        if any(p != grant.patient_id for p in search.patients):
+            raise Forbidden("the search names a patient other than the one the access token allows")
+        patient = await tenant.authorizer.patient(grant) if (needs_patient or search.patient_identifiers) else None
+        for ident in search.patient_identifiers:
+            if patient is None or not has_identifier(patient, ident.system, ident.value):
+                raise Forbidden("patient.identifier does not identify the patient of the access token")
+        mrn = mrn_of(patient, images.mrn) if (patient and needs_patient) else None
+        return grant.patient_id, (mrn or "") if needs_patient else None, _subject(tenant, grant.patient_id)
+    patient = await tenant.authorizer.patient(grant)
+    requested = search.patients[0] if search.patients else grant.patient_id
+    if patient is not None:
+        mrn = mrn_of(patient, images.mrn)
+    elif search.patient_identifiers:
+        mrn = search.patient_identifiers[0].value
+    else:
+        mrn = requested
+    if needs_patient and not mrn:
+        raise BadRequest("this tenant looks studies up by MRN: give patient or patient.identifier")
+    subject = _subject(tenant, requested) if requested else {"identifier": {"value": mrn}} if mrn else {"display": "unknown"}
+    return None, mrn, subject
+
+
+def _subject(tenant: Tenant, patient_id: str | None) -> dict[str, Any]:
+    auth = tenant.config.authorization
+    base = auth.fhirBaseUrl.rstrip("/") + "/" if isinstance(auth, SmartAuthorization) else ""
+    return {"reference": f"{base}Patient/{patient_id}"}
+
+
+def _study_uids(search: ImagingStudySearch) -> tuple[str, ...]:
+    if not search.study_uids:
+        return ()
+    wanted = set(search.study_uids[0])
+    for group in search.study_uids[1:]:
+        wanted &= set(group)
+    return tuple(sorted(wanted)) or ("",)
+
+
+def _filter(records: list[StudyRecord], search: ImagingStudySearch) -> list[StudyRecord]:
+    out = []
+    for record in records:
+        started = fis.started(record)
+        started_range = parse_range(started) if started else None
+        updated = record.last_updated or started
+        updated_range = parse_range(updated) if updated else None
+        if all(f.matches(started_range) for f in search.started) and \
+                all(f.matches(updated_range) for f in search.last_updated):
+            out.append(record)
+    return out
+
+
+def _bundle(request: Request, tenant: Tenant, search: ImagingStudySearch, records: list[StudyRecord],
+            patient_id: str | None, subject: dict[str, Any]) -> dict[str, Any]:
+    key = app_state(request).key
+    base = tenant_base(request, tenant)
+    total = len(records)
+    count = search.count if search.count is not None else total
+    page = records[search.offset:search.offset + count]
+    expires = int(time.time()) + tenant.config.bindingTtl
+    matches, includes = [], []
+    for record in page:
+        uid = fis.study_uid(record) or ""
+        token = seal(Binding(tenant.key, uid, patient_id, expires), key)
+        address = f"{base}/wado/{token}"
+        endpoint_id = "wado-" + hashlib.sha256(token.encode()).hexdigest()[:32]
+        if search.include_endpoint:
+            study = fis.imaging_study(record, subject, f"Endpoint/{endpoint_id}")
+            includes.append((f"{base}/fhir/Endpoint/{endpoint_id}", fis.endpoint(endpoint_id, address)))
+        else:
+            study = fis.imaging_study(record, subject, "#e")
+            study["contained"] = [fis.endpoint("e", address)]
+        matches.append((f"{base}/fhir/ImagingStudy/{uid}", study))
+    links = {"self": _page_url(request, base, search.offset)}
+    if search.offset + count < total and count > 0:
+        links["next"] = _page_url(request, base, search.offset + count)
+    return searchset(matches, includes, total, links)
+
+
+def _page_url(request: Request, base: str, offset: int) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "_offset"]
+    if offset:
+        params.append(("_offset", str(offset)))
+    query = urlencode(params)
+    return f"{base}/fhir/ImagingStudy" + (f"?{query}" if query else "")

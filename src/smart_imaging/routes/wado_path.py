@@ -1,0 +1,57 @@
+"""Parsing the WADO-RS part of our URLs into a WadoRequest (PS3.18 10.4). Pure.
+
+Only the resource paths of PS3.18 are accepted; anything else is a 404 and never reaches the
+archive. UIDs must be valid (400), frame numbers positive integers (400).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..dicom.uid import require_uid
+from ..errors import BadRequest, NotFound
+from ..sources.base import WadoRequest
+
+_BULK = re.compile(r"^[0-9A-Fa-f]{8}(/\d{1,6}/[0-9A-Fa-f]{8})*$")
+MAX_FRAMES = 10_000
+
+
+def parse_wado_path(rest: str, accept: str | None, params: tuple[tuple[str, str], ...],
+                    public_base: str) -> WadoRequest:
+    """``rest`` is what follows ``/studies/``."""
+    seg = rest.split("/")
+    if any(s == "" for s in seg):
+        raise NotFound("no such WADO-RS resource")
+    fields: dict[str, object] = {"study_uid": require_uid(seg[0], "study UID")}
+    tail = seg[1:]
+    if tail[:1] == ["series"] and len(tail) >= 2:
+        fields["series_uid"] = require_uid(tail[1], "series UID")
+        tail = tail[2:]
+        if tail[:1] == ["instances"] and len(tail) >= 2:
+            fields["instance_uid"] = require_uid(tail[1], "instance UID")
+            tail = tail[2:]
+            if tail[:1] == ["frames"] and len(tail) >= 2:
+                fields["frames"] = _frames(tail[1])
+                fields["resource"] = "frames"
+                tail = tail[2:]
+            elif tail[:1] == ["bulk"] and len(tail) >= 2 and _BULK.match("/".join(tail[1:])):
+                fields["resource"] = "bulkdata"
+                fields["bulkdata_path"] = "/".join(tail[1:])
+                tail = []
+    if tail in (["metadata"], ["rendered"], ["thumbnail"]) and fields.get("resource") in (None, "frames"):
+        if tail != ["metadata"] or "frames" not in fields:
+            fields["resource"] = tail[0]
+            tail = []
+    if tail:
+        raise NotFound("no such WADO-RS resource")
+    return WadoRequest(accept=accept, params=params, public_base=public_base, **fields)  # type: ignore[arg-type]
+
+
+def _frames(text: str) -> tuple[int, ...]:
+    try:
+        frames = tuple(int(f) for f in text.split(","))
+    except ValueError:
+        raise BadRequest("frame numbers must be positive integers") from None
+    if not frames or len(frames) > MAX_FRAMES or any(f < 1 or f > 10_000_000 for f in frames):
+        raise BadRequest("frame numbers must be positive integers")
+    return frames
