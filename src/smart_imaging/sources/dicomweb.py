@@ -11,6 +11,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -45,8 +46,8 @@ class DicomWebSource:
     # ------------------------------------------------------------------ search (QIDO-RS)
 
     async def search(self, query: StudyQuery) -> list[StudyRecord]:
-        if query.patient_id is not None and not query.patient_id.strip():
-            return []  # an empty PatientID would match every study (PS3.4 C.2.2.2.1)
+        if query.patient_id is not None and (not query.patient_id.strip() or "\\" in query.patient_id):
+            return []  # empty matches every study (PS3.4 C.2.2.2.1); LO values never hold "\\"
         params: list[tuple[str, str]] = [("includefield", f) for f in tags.STUDY_FIELDS]
         if query.patient_id is not None:
             params.append(("PatientID", query.patient_id))
@@ -79,8 +80,11 @@ class DicomWebSource:
         return StudyRecord(study=study, series=records)
 
     async def _qido(self, path: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        # "*" and "?" stay unescaped: archives differ in decoding %2A, and a literal wildcard
+        # gives the same superset everywhere, which _matches() then narrows to exact values.
+        query = urlencode(params, quote_via=quote, safe="*?")
         request = self._http.build_request(
-            "GET", self._base + path, params=params, timeout=self._timeout,
+            "GET", f"{self._base}{path}?{query}", timeout=self._timeout,
             headers={**self._headers, "Accept": "application/dicom+json"})
         response = await self._send(request, stream=False)
         if response.status_code == 204 or not response.content.strip():
