@@ -96,7 +96,10 @@ class Discovery:
                 self._cached = parse_smart_configuration(document)
                 self._document = document
                 self._fetched_at = self._clock()
-            return self._cached.overlaid_by(self._overrides)
+            endpoints = self._cached.overlaid_by(self._overrides)
+            if not all(getattr(endpoints, name) for name in needed):
+                self._cached = None  # incomplete for this use: ask again next time
+            return endpoints
 
     async def document(self) -> dict[str, Any]:
         """The EHR's smart-configuration document with the config's overrides applied."""

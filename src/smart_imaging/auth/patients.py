@@ -20,6 +20,10 @@ class CredentialsRejected(UpstreamError):
     """The EHR answered 401 to our token: the caller may renew it and retry once."""
 
 
+class PatientRefused(UpstreamError):
+    """The EHR answered 403 or 404: this token (or our client) may not read that Patient."""
+
+
 async def fetch_patient(
     http: httpx.AsyncClient, fhir_base_url: str, patient_id: str, bearer: str, *, timeout: float
 ) -> dict[str, Any]:
@@ -31,6 +35,8 @@ async def fetch_patient(
                                       headers=headers)
     if status == 401:
         raise CredentialsRejected("EHR refused the server's credentials for Patient read")
+    if status in (403, 404):
+        raise PatientRefused(f"EHR Patient read answered status {status}")
     if body is None:
         raise UpstreamError(f"EHR Patient read answered status {status}")
     if body.get("resourceType") != "Patient" or body.get("id") != patient_id:

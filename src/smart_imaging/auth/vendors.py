@@ -15,7 +15,7 @@ from .base import AccessGrant, AuthRequest
 from .claims import FHIR_ID, patient_claim
 from .decision_cache import SingleFlight, TtlCache
 from .discovery import SmartEndpoints
-from .patients import fetch_patient
+from .patients import PatientRefused, fetch_patient
 from .scopes import IMAGING_RESOURCES
 from .smart import MAX_DECISIONS, SmartAuthorizer
 
@@ -108,20 +108,21 @@ class MeditechAuthorizer(SmartAuthorizer):
         return await super().authorize(request)
 
     async def bind_request(self, grant: AccessGrant, request: AuthRequest, key: str) -> AccessGrant:
-        if grant.patient_id is not None or grant.checks_disabled:
+        if grant.checks_disabled:
             return grant
         requested = (request.requested_patient or "").removeprefix("Patient/") or None
+        target = grant.patient_id or requested
         pin = self._pins.get(key)
-        if requested is None:
+        if target is None:
             if pin is None:
                 raise Forbidden("search ImagingStudy?patient= first: this EHR's tokens name no patient")
         else:
-            if not FHIR_ID.fullmatch(requested):
+            if not FHIR_ID.fullmatch(target):
                 raise Forbidden("invalid patient id")
             if pin is None:
                 token, exp = request.token or "", grant.extra.get("exp")
-                pin = await self._pin_flight.run(key, lambda: self._pin(key, requested, token, exp))
-            if pin.patient_id != requested:
+                pin = await self._pin_flight.run(key, lambda: self._pin(key, target, token, exp))
+            if pin.patient_id != target:
                 raise Forbidden("this access token is bound to another patient")
         return replace(grant, patient_id=pin.patient_id, extra={**grant.extra, "patient": pin.resource})
 
@@ -129,8 +130,11 @@ class MeditechAuthorizer(SmartAuthorizer):
         existing = self._pins.get(key)
         if existing is not None:
             return existing
-        resource = await fetch_patient(self._http, self.config.fhirBaseUrl, patient_id, token,
-                                       timeout=self._timeout)
+        try:
+            resource = await fetch_patient(self._http, self.config.fhirBaseUrl, patient_id, token,
+                                           timeout=self._timeout)
+        except PatientRefused:
+            raise Forbidden("the EHR does not let this access token read that patient") from None
         pin = _Pin(patient_id, resource)
         ttl = exp - time.time() if isinstance(exp, (int, float)) else PIN_TTL_WITHOUT_EXP
         self._pins.put(key, pin, ttl)
