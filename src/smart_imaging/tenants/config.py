@@ -164,6 +164,8 @@ class DimseImages(_Images):
     cacheIdleSeconds: float = Field(default=600.0, gt=0)
     cacheMaxBytes: int = Field(default=2 * 1024**3, gt=0)
     firstResultTimeout: float = Field(default=20.0, gt=0)
+    maxTransfers: int = Field(default=4, ge=1, le=32)
+    includeInstances: bool = True
 
     @field_validator("endpoint")
     @classmethod
@@ -186,7 +188,8 @@ class FolderImages(_Images):
 
     type: Literal["folder"]
     path: str
-    index: str | None = None
+    index: str | None = None  # SQLite index file; relative paths are relative to ``path``
+    rescanSeconds: float | None = Field(default=None, gt=0)  # None: scan once, at start
 
 
 Images = Annotated[DicomWebImages | DimseImages | FolderImages, Field(discriminator="type")]

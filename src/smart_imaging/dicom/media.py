@@ -1,0 +1,118 @@
+"""Media types for WADO-RS payloads and ``Accept`` negotiation (PS3.18 8.7.3). Pure.
+
+``parse_accept`` reads an Accept value leniently into media ranges; the ``multipart/related``
+wrapper is unwrapped so callers see the part type (``application/dicom``, ``image/jpeg``...)
+with its ``transfer-syntax`` parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
+EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
+JPEG_BASELINE_8BIT = "1.2.840.10008.1.2.4.50"
+
+NATIVE_TRANSFER_SYNTAXES = frozenset({
+    IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    EXPLICIT_VR_BIG_ENDIAN,
+})
+
+# PS3.18 Table 8.7.3-5: media types of compressed bulk data (frames).
+FRAME_MEDIA_TYPES: dict[str, str] = {
+    "1.2.840.10008.1.2.5": "image/dicom-rle",
+    "1.2.840.10008.1.2.4.50": "image/jpeg",
+    "1.2.840.10008.1.2.4.51": "image/jpeg",
+    "1.2.840.10008.1.2.4.57": "image/jpeg",
+    "1.2.840.10008.1.2.4.70": "image/jpeg",
+    "1.2.840.10008.1.2.4.80": "image/jls",
+    "1.2.840.10008.1.2.4.81": "image/jls",
+    "1.2.840.10008.1.2.4.90": "image/jp2",
+    "1.2.840.10008.1.2.4.91": "image/jp2",
+    "1.2.840.10008.1.2.4.92": "image/jpx",
+    "1.2.840.10008.1.2.4.93": "image/jpx",
+    "1.2.840.10008.1.2.4.201": "image/jphc",
+    "1.2.840.10008.1.2.4.202": "image/jphc",
+    "1.2.840.10008.1.2.4.203": "image/jphc",
+}
+_ALIASES = {"image/x-dicom-rle": "image/dicom-rle", "image/x-jls": "image/jls"}
+
+
+@dataclass(frozen=True)
+class MediaRange:
+    """One Accept entry: ``type`` is the part type, lower case (``*/*`` allowed)."""
+
+    type: str
+    transfer_syntax: str | None = None  # None: not given; "*": any
+    multipart: bool = False
+    q: float = 1.0
+
+    def matches(self, media_type: str) -> bool:
+        wanted = _ALIASES.get(self.type, self.type)
+        if wanted == "*/*":
+            return True
+        major, _, minor = wanted.partition("/")
+        if minor == "*":
+            return media_type.startswith(major + "/")
+        return wanted == _ALIASES.get(media_type, media_type)
+
+
+def parse_accept(accept: str | None) -> list[MediaRange]:
+    """Media ranges of an Accept value, best first; empty for a missing or empty header."""
+    if not accept:
+        return []
+    ranges: list[MediaRange] = []
+    for raw in _split(accept, ","):
+        parsed = _parse_range(raw)
+        if parsed is not None and parsed.q > 0:
+            ranges.append(parsed)
+    return sorted(ranges, key=lambda r: -r.q)
+
+
+def frame_media_type(transfer_syntax: str) -> str:
+    """The media type of one frame stored in ``transfer_syntax``."""
+    if transfer_syntax in NATIVE_TRANSFER_SYNTAXES:
+        return "application/octet-stream"
+    return FRAME_MEDIA_TYPES.get(transfer_syntax, "application/octet-stream")
+
+
+def _parse_range(text: str) -> MediaRange | None:
+    pieces = [p.strip() for p in _split(text, ";")]
+    if not pieces or "/" not in pieces[0]:
+        return None
+    media = pieces[0].lower()
+    params: dict[str, str] = {}
+    for raw in pieces[1:]:
+        name, sep, value = raw.partition("=")
+        if sep:
+            params[name.strip().lower()] = value.strip().strip('"').strip()
+    q = _quality(params.get("q"))
+    if media == "multipart/related":
+        part = params.get("type", "application/octet-stream").lower()
+        return MediaRange(part, params.get("transfer-syntax"), True, q)
+    return MediaRange(media, params.get("transfer-syntax"), False, q)
+
+
+def _quality(value: str | None) -> float:
+    if value is None:
+        return 1.0
+    try:
+        return min(1.0, max(0.0, float(value)))
+    except ValueError:
+        return 1.0
+
+
+def _split(text: str, sep: str) -> list[str]:
+    out, current, quoted = [], [], False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        if ch == sep and not quoted:
+            out.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    out.append("".join(current))
+    return [p for p in (s.strip() for s in out) if p]

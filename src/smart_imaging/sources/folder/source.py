@@ -1,0 +1,102 @@
+"""``FolderSource``: the ImageSource for a local folder of DICOM files.
+
+The index is brought up to date in a worker thread by ``await start()``, or lazily by the first
+search or retrieval; with ``rescanSeconds`` set, a request older than that since the last scan
+triggers another one. All SQLite and disk work runs in threads, off the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import anyio
+
+from ...errors import NotFound
+from ...tenants.config import FolderImages
+from ..base import StudyQuery, StudyRecord, WadoRequest, WadoResponse
+from . import index, query, retrieve
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class FolderSource:
+    """Studies from ``config.path``; the index lives at ``config.index`` or a default place."""
+
+    def __init__(self, config: FolderImages) -> None:
+        self.config = config
+        self.root = Path(config.path).expanduser().resolve()
+        self.index_path = index.default_index_path(self.root, config.index)
+        self._lock = anyio.Lock()
+        self._scanned_at: float | None = None
+        self.last_scan: index.ScanResult | None = None
+
+    async def start(self) -> index.ScanResult:
+        """Scan the folder now (in a thread) and return what changed."""
+        async with self._lock:
+            return await self._scan()
+
+    async def search(self, study_query: StudyQuery) -> list[StudyRecord]:
+        await self._ready()
+        return await self._with_index(lambda conn: query.search(conn, study_query))
+
+    async def retrieve(self, request: WadoRequest) -> WadoResponse:
+        await self._ready()
+        found = await self._instances(request)
+        if not found or not await anyio.to_thread.run_sync(_all_exist, found):
+            await self.start()  # files moved or deleted since the last scan
+            found = await self._instances(request)
+        if not found:
+            raise NotFound(_what(request) + " not found")
+        return await retrieve.retrieve(found, request)
+
+    async def aclose(self) -> None:
+        return None
+
+    async def _instances(self, request: WadoRequest) -> list[query.IndexedInstance]:
+        return await self._with_index(lambda conn: query.instances(
+            conn, self.root, request.study_uid, request.series_uid, request.instance_uid))
+
+    async def _ready(self) -> None:
+        interval = self.config.rescanSeconds
+        if self._scanned_at is not None and (
+                interval is None or time.monotonic() - self._scanned_at < interval):
+            return
+        async with self._lock:
+            if self._scanned_at is None or (
+                    interval is not None and time.monotonic() - self._scanned_at >= interval):
+                await self._scan()
+
+    async def _scan(self) -> index.ScanResult:
+        result = await self._with_index(lambda conn: index.scan(self.root, conn))
+        self._scanned_at = time.monotonic()
+        self.last_scan = result
+        log.info("indexed %s: %d added, %d updated, %d removed, %d unchanged in %.2f s",
+                 self.root, result.added, result.updated, result.removed, result.unchanged,
+                 result.seconds)
+        return result
+
+    async def _with_index(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            conn = index.connect(self.index_path)
+            try:
+                return work(conn)
+            finally:
+                conn.close()
+
+        return await anyio.to_thread.run_sync(run)
+
+
+def _all_exist(found: list[query.IndexedInstance]) -> bool:
+    return all(item.path.is_file() for item in found)
+
+
+def _what(request: WadoRequest) -> str:
+    if request.instance_uid:
+        return "instance"
+    return "series" if request.series_uid else "study"
