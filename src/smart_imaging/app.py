@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from . import __version__
 from .binding import key_from_secret
-from .errors import SmartImagingError
+from .errors import ConfigError, SmartImagingError
 from .fhir.outcome import operation_outcome
 from .observability import AccessLogMiddleware, Metrics
 from .routes import fhir, wado
@@ -106,7 +106,10 @@ async def error_response(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SmartImagingError)
     if exc.status >= 500:
         log.warning("%s %s: %s", exc.status, type(exc).__name__, exc.message)
-    return render_error(request, exc.status, exc.code, exc.error, exc.message, exc.headers)
+    message = exc.message
+    if isinstance(exc, ConfigError) and exc.problems:
+        message += ": " + "; ".join(f"{where}: {what}" for where, what in exc.problems)
+    return render_error(request, exc.status, exc.code, exc.error, message, exc.headers)
 
 
 async def http_error_response(request: Request, exc: Exception) -> Response:
