@@ -1,0 +1,91 @@
+"""The demo as one ASGI app: the EHR sandbox at ``/ehr`` and the imaging server with one tenant,
+``demo``, whose images come from a local folder and whose tokens are the sandbox's.
+
+Everything secret is generated into ``data_dir`` at first run (never committed): the imaging
+server's backend-services key pair (ES384; the sandbox gets the public half) and the binding
+token secret. Sample images are expected under ``{data_dir}/samples`` (``smart-imaging samples``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from joserfc.jwk import ECKey
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from .app import create_app
+from .ehr import BackendClient, EhrConfig, create_ehr_app
+from .settings import Settings
+from .tenants.config import TenantConfig
+
+TENANT = "demo"
+BACKEND_CLIENT_ID = "smart-imaging-demo"
+BACKEND_SCOPE = "system/Patient.read"
+
+
+def create_demo_app(base_url: str, data_dir: Path, *, samples_dir: Path | None = None) -> Starlette:
+    """``base_url`` is the public URL of the whole demo, e.g. ``http://localhost:8000``."""
+    base_url = base_url.rstrip("/")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    private_jwk = _secret_json(data_dir / "imaging-server-key.json", _new_backend_key)
+    public_jwk = {k: v for k, v in private_jwk.items() if k != "d"}
+    ehr = create_ehr_app(EhrConfig(
+        base_url=f"{base_url}/ehr", data_dir=data_dir / "ehr",
+        imaging_fhir_base_url=f"{base_url}/{TENANT}/fhir",
+        backend_clients=(BackendClient(client_id=BACKEND_CLIENT_ID, jwks={"keys": [public_jwk]},
+                                       scope=BACKEND_SCOPE),)))
+    tenant = demo_tenant(f"{base_url}/ehr/fhir", private_jwk,
+                         samples_dir or data_dir / "samples", data_dir / "folder-index.sqlite")
+    key = _secret_text(data_dir / "binding-key", lambda: secrets.token_urlsafe(32))
+    imaging = create_app(Settings(base_url=base_url, key=key), tenants={TENANT: tenant})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:  # mounted apps get no lifespan of their own: run the imaging server's here
+            async with imaging.router.lifespan_context(imaging):
+                yield
+        finally:
+            ehr.state.ehr_store.close()
+
+    app = Starlette(routes=[Mount("/ehr", app=ehr), Mount("/", app=imaging)], lifespan=lifespan)
+    app.state.ehr = ehr
+    app.state.imaging = imaging
+    return app
+
+
+def demo_tenant(ehr_fhir_base: str, private_jwk: dict[str, Any], samples: Path,
+                index: Path) -> TenantConfig:
+    return TenantConfig.model_validate({
+        "authorization": {
+            "type": "smart-on-fhir", "fhirBaseUrl": ehr_fhir_base, "scope": BACKEND_SCOPE,
+            "client": {"client_id": BACKEND_CLIENT_ID, "jwkPrivate": private_jwk},
+        },
+        "images": {"type": "folder", "path": str(samples), "index": str(index)},
+    })
+
+
+def _new_backend_key() -> dict[str, Any]:
+    key = ECKey.generate_key("P-384", parameters={"alg": "ES384", "use": "sig"}, auto_kid=True)
+    return dict(key.as_dict(private=True))
+
+
+def _secret_json(path: Path, make: Any) -> dict[str, Any]:
+    return dict(json.loads(_secret_text(path, lambda: json.dumps(make()))))
+
+
+def _secret_text(path: Path, make: Any) -> str:
+    """Read a secret file, or create it (mode 0600) with ``make()`` at first run."""
+    if path.exists():
+        return path.read_text("utf-8").strip()
+    value = str(make())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value)
+    return value
