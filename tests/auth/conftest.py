@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import secrets
 import threading
 import time
@@ -22,7 +23,8 @@ PATIENTS = {
         {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},
          "value": "MRN-A"}]},
     "pat-b": {"resourceType": "Patient", "id": "pat-b", "identifier": [
-        {"type": {"text": "MRN"}, "value": "MRN-B"}]},
+        {"system": "urn:test:insurance", "value": "INS-9"},
+        {"system": "urn:test:local-mrn", "value": "MRN-B"}]},  # no type: only a custom FHIRPath finds it
 }
 
 
@@ -92,7 +94,7 @@ def oidc(smart_stack: tuple[OidcServer, EhrState]) -> OidcServer:
 def ehr(smart_stack: tuple[OidcServer, EhrState]) -> EhrState:
     """The test EHR, reset for each test."""
     state = smart_stack[1]
-    state.patients = {k: dict(v) for k, v in PATIENTS.items()}
+    state.patients = copy.deepcopy(PATIENTS)
     state.faults = {}
     state.introspection = "oidc"
     state.counts = {}
