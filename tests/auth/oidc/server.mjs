@@ -8,7 +8,7 @@ import Provider from 'oidc-provider';
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const issuer = `http://127.0.0.1:${config.port}`;
-const JWT_RESOURCE = `${config.fhirBaseUrl}#jwt`;
+const JWT_RESOURCE = 'urn:smart-imaging:jwt';
 const RESOURCE_SCOPES = [
   'launch/patient', 'patient/ImagingStudy.rs', 'patient/ImagingStudy.read', 'patient/*.read',
   'patient/*.rs', 'patient/Observation.rs', 'patient/DiagnosticReport.read', 'user/*.rs',
