@@ -18,7 +18,7 @@ from typing import Any
 
 from joserfc.jwk import ECKey
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.routing import BaseRoute, Mount
 
 from .app import create_app
 from .ehr import BackendClient, EhrConfig, create_ehr_app
@@ -30,8 +30,14 @@ BACKEND_CLIENT_ID = "smart-imaging-demo"
 BACKEND_SCOPE = "system/Patient.read"
 
 
-def create_demo_app(base_url: str, data_dir: Path, *, samples_dir: Path | None = None) -> Starlette:
-    """``base_url`` is the public URL of the whole demo, e.g. ``http://localhost:8000``."""
+def create_demo_app(base_url: str, data_dir: Path, *, samples_dir: Path | None = None,
+                    dynamic_upstream_allow: tuple[str, ...] = ("localhost", "127.0.0.1")) -> Starlette:
+    """``base_url`` is the public URL of the whole demo, e.g. ``http://localhost:8000``.
+
+    Tenants: ``demo`` (SMART tokens from the sandbox, introspected over HTTP) and ``open``
+    (mock authorization with checks off, for debugging); dynamic tenants are on, limited to
+    ``dynamic_upstream_allow``.
+    """
     base_url = base_url.rstrip("/")
     data_dir.mkdir(parents=True, exist_ok=True)
     private_jwk = _secret_json(data_dir / "imaging-server-key.json", _new_backend_key)
@@ -41,15 +47,20 @@ def create_demo_app(base_url: str, data_dir: Path, *, samples_dir: Path | None =
         imaging_fhir_base_url=f"{base_url}/{TENANT}/fhir",
         backend_clients=(BackendClient(client_id=BACKEND_CLIENT_ID, jwks={"keys": [public_jwk]},
                                        scope=BACKEND_SCOPE),)))
-    tenant = demo_tenant(f"{base_url}/ehr/fhir", private_jwk,
-                         samples_dir or data_dir / "samples", data_dir / "folder-index.sqlite")
+    samples = samples_dir or data_dir / "samples"
+    index = data_dir / "folder-index.sqlite"
+    tenants = {TENANT: demo_tenant(f"{base_url}/ehr/fhir", private_jwk, samples, index),
+               "open": open_tenant(samples, index)}
     key = _secret_text(data_dir / "binding-key", lambda: secrets.token_urlsafe(32))
-    imaging = create_app(Settings(base_url=base_url, key=key), tenants={TENANT: tenant})
+    settings = Settings(base_url=base_url, key=key, dynamic_tenants=True,
+                        dynamic_upstream_allow=dynamic_upstream_allow)
+    imaging = create_app(settings, tenants=tenants, extra_routes=web_routes())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:  # mounted apps get no lifespan of their own: run the imaging server's here
             async with imaging.router.lifespan_context(imaging):
+                await imaging.state.smart_imaging.registry.get(TENANT).source.start()  # index now
                 yield
         finally:
             ehr.state.ehr_store.close()
@@ -69,6 +80,24 @@ def demo_tenant(ehr_fhir_base: str, private_jwk: dict[str, Any], samples: Path,
         },
         "images": {"type": "folder", "path": str(samples), "index": str(index)},
     })
+
+
+def open_tenant(samples: Path, index: Path) -> TenantConfig:
+    return TenantConfig.model_validate({
+        "authorization": {"type": "mock", "disableAuthzChecks": True},
+        "images": {"type": "folder", "path": str(samples), "index": str(index),
+                   "lookup": "all-studies-on-server"},
+    })
+
+
+def web_routes() -> list[BaseRoute]:
+    """The viewer app, when the package carries it."""
+    try:
+        from .web import routes
+    except ImportError:
+        return []
+    found: list[BaseRoute] = routes()
+    return found
 
 
 def _new_backend_key() -> dict[str, Any]:

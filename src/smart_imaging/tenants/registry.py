@@ -23,7 +23,7 @@ from .loader import contains_env, decode_dynamic, load_file, parse_config
 
 log = logging.getLogger("smart_imaging.tenants")
 TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-RESERVED = {"dyn", "metrics", "healthz", "ehr", "static", "api", "config"}
+RESERVED = {"dyn", "metrics", "healthz", "ehr", "static", "api", "config", "viewer", "app"}
 
 
 @dataclass
