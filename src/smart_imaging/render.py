@@ -16,7 +16,8 @@ from numpy.typing import NDArray
 from PIL import Image
 from pydicom import Dataset
 from pydicom.multival import MultiValue
-from pydicom.pixels import apply_color_lut, apply_modality_lut, get_decoder
+from pydicom.pixels.decoders.base import get_decoder
+from pydicom.pixels.processing import apply_color_lut, apply_modality_lut
 
 from .dicom.media import parse_accept
 from .errors import BadRequest, NotAcceptable

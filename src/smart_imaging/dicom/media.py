@@ -105,7 +105,9 @@ def _quality(value: str | None) -> float:
 
 
 def _split(text: str, sep: str) -> list[str]:
-    out, current, quoted = [], [], False
+    out: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in text:
         if ch == '"':
             quoted = not quoted

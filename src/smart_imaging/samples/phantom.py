@@ -75,7 +75,8 @@ def project(phantom: Phantom, points: Points, direction: tuple[float, float, flo
         c = np.einsum("ij,jk,ik->i", q, m, q) - 1.0
         disc = b * b - 4.0 * a * c
         out += value * np.sqrt(np.maximum(disc, 0.0)) / a
-    return out.reshape(points.shape[:-1]).astype(np.float32)
+    result: NDArray[np.float32] = out.reshape(points.shape[:-1]).astype(np.float32)
+    return result
 
 
 def plane(origin: tuple[float, float, float], row: tuple[float, float, float],
@@ -90,7 +91,9 @@ def plane(origin: tuple[float, float, float], row: tuple[float, float, float],
     r = np.arange(rows, dtype=np.float32)[:, None, None] * spacing[0]
     c = np.arange(columns, dtype=np.float32)[None, :, None] * spacing[1]
     o = np.asarray(origin, dtype=np.float32)
-    return o + c * np.asarray(row, dtype=np.float32) + r * np.asarray(column, dtype=np.float32)
+    points: Points = o + c * np.asarray(row, dtype=np.float32) \
+        + r * np.asarray(column, dtype=np.float32)
+    return points
 
 
 def _bounds(shape: Ellipsoid) -> tuple[NDArray[np.float32], NDArray[np.float32]]:

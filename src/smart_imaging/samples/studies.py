@@ -10,7 +10,15 @@ from __future__ import annotations
 from . import testdata
 from .dataset import SeriesSpec, StudySpec
 from .imaging import (
-    AXIAL, SAGITTAL, SeriesPlan, Stack, View, Windows, ct_series, mr_series, radiograph,
+    AXIAL,
+    SAGITTAL,
+    SeriesPlan,
+    Stack,
+    View,
+    Windows,
+    ct_series,
+    mr_series,
+    radiograph,
 )
 from .patients import PATIENTS, DemoPatient
 from .phantom import CHEST, HEAD, KNEE

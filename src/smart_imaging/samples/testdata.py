@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pydicom.data
 from pydicom import Dataset, dcmread
+from pydicom._uid_dict import UID_dictionary
 from pydicom.dataelem import DataElement
-from pydicom.uid import UID, UID_dictionary
+from pydicom.uid import UID
 
 from .dataset import patient_age, sample_uid
 from .imaging import SeriesPlan
-from .patients import DemoPatient, PATIENTS
+from .patients import PATIENTS, DemoPatient
 
 _PREFIX = "1.3.6.1.4.1.5962.1.1.0.0.0."
 _DROP = ("OtherPatientIDs", "OtherPatientNames", "OtherPatientIDsSequence", "PatientAddress",

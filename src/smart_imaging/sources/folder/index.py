@@ -174,7 +174,7 @@ def read_header(path: Path) -> Dataset | None:
     """The header of a DICOM Part-10 instance, or None for anything else."""
     try:
         ds = dcmread(path, stop_before_pixels=True)
-    except Exception as exc:  # pydicom raises many kinds on foreign files; all mean "not DICOM"
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on foreign files
         log.debug("not indexed: %s (%s)", path, exc)
         return None
     meta = ds.file_meta
@@ -190,7 +190,7 @@ def read_header(path: Path) -> Dataset | None:
 def _value(ds: Dataset, keyword: str, kind: str) -> str | int | None:
     try:
         value = ds.get(keyword)
-    except Exception:  # a malformed value must not stop the scan
+    except Exception:  # noqa: BLE001 - a malformed value must not stop the scan
         return None
     if value is None or value == "":
         return None

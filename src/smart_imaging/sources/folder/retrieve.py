@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import anyio
 import numpy as np
 from pydicom import Dataset, dcmread
 from pydicom.encaps import get_frame
-from pydicom.pixels import get_decoder
+from pydicom.pixels.decoders.base import get_decoder
 
 from ...dicom import multipart
 from ...dicom.media import (
-    EXPLICIT_VR_LITTLE_ENDIAN, FRAME_MEDIA_TYPES, IMPLICIT_VR_LITTLE_ENDIAN, MediaRange,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    FRAME_MEDIA_TYPES,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+    MediaRange,
     parse_accept,
 )
 from ...errors import BadRequest, NotAcceptable, NotFound
@@ -45,6 +49,8 @@ async def retrieve(found: list[IndexedInstance], request: WadoRequest) -> WadoRe
         return metadata_response(found, request)
     if request.resource == "frames":
         return await frames_response(_single(found, request), request)
+    if request.resource == "bulkdata":
+        return await bulkdata_response(_single(found, request), request)
     return await rendered_response(_representative(found, request), request)
 
 
@@ -203,6 +209,36 @@ def _frames(ds: Dataset, item: IndexedInstance, numbers: tuple[int, ...],
     return out
 
 
+# ---------------------------------------------------------------- bulk data
+
+
+async def bulkdata_response(item: IndexedInstance, request: WadoRequest) -> WadoResponse:
+    """``.../bulk/{tag}[/{index}/{tag}...]``: pixel data as frames, other values as bytes."""
+    steps = request.bulkdata_path.upper().split("/")
+    if steps == ["7FE00010"]:
+        frames = tuple(range(1, item.number_of_frames + 1))
+        return await frames_response(item, replace(request, frames=frames, resource="frames"))
+    ranges = parse_accept(request.accept)
+    if ranges and not any(r.matches(OCTET_STREAM) for r in ranges):
+        raise NotAcceptable(f"bulk data is available as {OCTET_STREAM}")
+    value = await anyio.to_thread.run_sync(_bulk_value, item, steps)
+    boundary = multipart.new_boundary()
+    return WadoResponse(multipart.content_type(boundary, OCTET_STREAM),
+                        _once(multipart.encode(boundary, OCTET_STREAM, [value])))
+
+
+def _bulk_value(item: IndexedInstance, steps: list[str]) -> bytes:
+    node: Any = dcmread(item.path)
+    try:
+        for number, step in enumerate(steps):
+            node = node[int(step)] if number % 2 else node[int(step, 16)].value
+    except (KeyError, IndexError, ValueError, TypeError):
+        raise NotFound("no such bulk data in this instance") from None
+    if isinstance(node, (bytes, bytearray)):
+        return bytes(node)
+    raise NotFound("no such bulk data in this instance")
+
+
 # ---------------------------------------------------------------- rendered
 
 
@@ -222,7 +258,7 @@ async def rendered_response(item: IndexedInstance, request: WadoRequest) -> Wado
 
 def _single(found: list[IndexedInstance], request: WadoRequest) -> IndexedInstance:
     if request.instance_uid is None or len(found) != 1:
-        raise BadRequest("frames are retrieved from one instance")
+        raise BadRequest(f"{request.resource} are retrieved from one instance")
     return found[0]
 
 
