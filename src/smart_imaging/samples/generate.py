@@ -7,6 +7,7 @@ Layout: ``{out}/{MRN}/{date}-{study}/{NN}-{series}/{instance:04d}.dcm``.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -84,9 +85,13 @@ def write_if_changed(path: Path, data: bytes) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m smart_imaging.samples.generate [DIR]`` (the CLI's ``samples`` command)."""
-    args = sys.argv[1:] if argv is None else argv
-    out = Path(args[0]) if args else DEFAULT_OUT
+    """``python -m smart_imaging.samples.generate [--out DIR]`` (as ``smart-imaging samples``)."""
+    parser = argparse.ArgumentParser(prog="smart-imaging samples",
+                                     description="write the demo's sample DICOM studies")
+    parser.add_argument("dir", nargs="?", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=f"output folder (default: ./{DEFAULT_OUT})")
+    args = parser.parse_args(argv)
+    out = args.out or args.dir or DEFAULT_OUT
     started = time.perf_counter()
     files = write_samples(out)
     print(f"{len(files)} files in {out} ({time.perf_counter() - started:.1f} s)", file=sys.stderr)
