@@ -1,0 +1,126 @@
+"""C-FIND and retrieve identifiers, and their answers as DICOM JSON. Pure (pydicom only).
+
+PS3.4 C.6.2 (Study Root Query/Retrieve Information Model): a STUDY level query may match on
+PatientID; SERIES and IMAGE levels need the unique keys of every level above them.
+
+Matching rules (PS3.4 C.2.2.2): ``*`` and ``?`` are wildcards in most VRs and cannot be escaped,
+and ``\\`` separates values. So an MRN is sent as it is and the answers are filtered to the exact
+value; an MRN that is empty or holds a backslash can match nothing and is never sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydicom.datadict import dictionary_VR
+from pydicom.dataset import Dataset
+from pydicom.tag import Tag
+
+from ...dicom import tags
+from ...dicom.json_model import DicomJson, text
+from ..base import StudyQuery
+
+SOPClassesInStudy = "00080062"
+_PADDING = "\x00 "
+
+
+def study_identifier(query: StudyQuery) -> Dataset | None:
+    """The STUDY level C-FIND identifier for ``query``, or None when nothing can match."""
+    ds = _with_return_keys("STUDY", (*tags.STUDY_FIELDS, SOPClassesInStudy))
+    if query.patient_id is not None:
+        if not patient_id_can_match(query.patient_id):
+            return None
+        ds.PatientID = query.patient_id
+    if query.study_uids:
+        ds.StudyInstanceUID = list(query.study_uids)
+    return ds
+
+
+def series_identifier(study_uid: str) -> Dataset:
+    ds = _with_return_keys("SERIES", tags.SERIES_FIELDS)
+    ds.StudyInstanceUID = study_uid
+    return ds
+
+
+def instance_identifier(study_uid: str, series_uid: str) -> Dataset:
+    ds = _with_return_keys("IMAGE", tags.INSTANCE_FIELDS)
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = series_uid
+    return ds
+
+
+def retrieve_identifier(study_uid: str, series_uid: str | None = None,
+                        instance_uid: str | None = None) -> Dataset:
+    """C-GET / C-MOVE identifier at the deepest level given (PS3.4 C.4.2.1.4, C.4.3.1.3)."""
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "IMAGE" if instance_uid else "SERIES" if series_uid else "STUDY"
+    ds.StudyInstanceUID = study_uid
+    if series_uid:
+        ds.SeriesInstanceUID = series_uid
+    if instance_uid:
+        ds.SOPInstanceUID = instance_uid
+    return ds
+
+
+def patient_id_can_match(patient_id: str) -> bool:
+    """False for MRNs no stored PatientID (LO, PS3.5 6.2) can equal exactly."""
+    return bool(clean(patient_id)) and "\\" not in patient_id
+
+
+def clean(value: str) -> str:
+    """A string value without its NUL/space padding (PS3.5 6.2: odd lengths are padded)."""
+    return value.strip(_PADDING)
+
+
+def to_json(identifier: Dataset, fields: Iterable[str]) -> DicomJson:
+    """The wanted ``fields`` of a C-FIND answer as DICOM JSON, padding stripped.
+
+    Keys appear only when the archive returned the attribute, like QIDO-RS answers.
+    """
+    wanted = set(fields)
+    out: DicomJson = {}
+    for key, element in identifier.to_json_dict().items():
+        if key.upper() in wanted:
+            out[key.upper()] = _clean_element(element)
+    return out
+
+
+def matches(study: DicomJson, query: StudyQuery) -> bool:
+    """Exact matching of the answers (the archive may widen wildcards or ignore keys)."""
+    if query.patient_id is not None and text(study, tags.PatientID) != clean(query.patient_id):
+        return False
+    if query.study_uids and text(study, tags.StudyInstanceUID) not in query.study_uids:
+        return False
+    return text(study, tags.StudyInstanceUID) is not None
+
+
+def sop_classes(identifier: Dataset) -> list[str]:
+    """SOP Classes in Study (0008,0062) from a STUDY level answer, cleaned."""
+    found = identifier.get("SOPClassesInStudy")
+    raw = [] if found is None else [found] if isinstance(found, str) else list(found)
+    return [c for c in (clean(str(v)) for v in raw) if c]
+
+
+def _with_return_keys(level: str, fields: Iterable[str]) -> Dataset:
+    ds = Dataset()
+    ds.QueryRetrieveLevel = level
+    for key in fields:
+        tag = Tag(key)
+        ds.add_new(tag, dictionary_VR(tag), None)
+    return ds
+
+
+def _clean_element(element: dict[str, Any]) -> dict[str, Any]:
+    found = element.get("Value")
+    if not isinstance(found, list):
+        return element
+    kept: list[Any] = []
+    for value in found:
+        if isinstance(value, str):
+            value = clean(value)
+        elif isinstance(value, dict) and isinstance(value.get("Alphabetic"), str):
+            value = {**value, "Alphabetic": clean(value["Alphabetic"])}
+        if value not in ("", None, {"Alphabetic": ""}):
+            kept.append(value)
+    return {"vr": element["vr"], "Value": kept} if kept else {"vr": element["vr"]}

@@ -1,0 +1,261 @@
+"""Blocking DIMSE service users (pynetdicom): C-FIND, C-GET and C-MOVE. Run these in threads.
+
+Statuses are data (PS3.7 C, PS3.4 C.4): Pending answers carry results, Success ends the
+operation, anything else becomes an ``UpstreamError`` naming the status. A retrieve counts as
+complete only on Success with no failed or warning sub-operations (PS3.4 C.4.2.1.5).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydicom.dataset import Dataset
+from pydicom.uid import (
+    JPEG2000,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    RLELossless,
+)
+from pynetdicom import AE, build_role, evt
+from pynetdicom.association import Association
+from pynetdicom.presentation import StoragePresentationContexts
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    StudyRootQueryRetrieveInformationModelFind as FIND_MODEL,
+)
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    StudyRootQueryRetrieveInformationModelGet as GET_MODEL,
+)
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    StudyRootQueryRetrieveInformationModelMove as MOVE_MODEL,
+)
+
+from ...errors import NotFound, UpstreamError
+from .part10 import InstanceKeys, read_keys
+
+log = logging.getLogger(__name__)
+
+TRANSFER_SYNTAXES = (
+    ExplicitVRLittleEndian, ImplicitVRLittleEndian, DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian, JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLossless, JPEGLosslessSV1,
+    JPEGLSLossless, JPEGLSNearLossless, JPEG2000Lossless, JPEG2000, RLELossless,
+)
+MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: presentation context IDs are odd numbers 1..255
+SUCCESS, PENDING = 0x0000, (0xFF00, 0xFF01)
+REFUSED_OUT_OF_RESOURCES = 0xA702
+CANNOT_UNDERSTAND = 0xC000
+
+#: Receives one C-STORE data set (already in its transfer syntax) and returns a DIMSE status.
+Receiver = Callable[[InstanceKeys, bytes], int]
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The archive, and who we are to it."""
+
+    host: str
+    port: int
+    called_ae: str
+    calling_ae: str
+    timeout: float
+
+    @classmethod
+    def from_endpoint(cls, endpoint: str, called_ae: str, calling_ae: str,
+                      timeout: float) -> Peer:
+        parts = urlsplit(endpoint)
+        return cls(parts.hostname or "", parts.port or 104, called_ae, calling_ae, timeout)
+
+    def describe(self) -> str:
+        return f"DICOM archive {self.called_ae} at {self.host}:{self.port}"
+
+
+class Cancel:
+    """Lets the event loop stop a retrieve running in a worker thread (abort is non-blocking)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._assoc: Association | None = None
+        self.requested = False
+
+    def bind(self, assoc: Association) -> None:
+        with self._lock:
+            self._assoc = assoc
+            if self.requested:
+                assoc.abort(block=False)
+
+    def __call__(self) -> None:
+        with self._lock:
+            self.requested = True
+            if self._assoc is not None and self._assoc.is_established:
+                self._assoc.abort(block=False)
+
+
+# ---------------------------------------------------------------- associations
+
+
+def _new_ae(peer: Peer) -> AE:
+    ae = AE(ae_title=peer.calling_ae)
+    ae.acse_timeout = peer.timeout
+    ae.dimse_timeout = peer.timeout
+    ae.network_timeout = peer.timeout
+    ae.connection_timeout = min(peer.timeout, 10.0)
+    return ae
+
+
+@contextmanager
+def _associate(ae: AE, peer: Peer, **kwargs: Any) -> Iterator[Association]:
+    assoc = ae.associate(peer.host, peer.port, ae_title=peer.called_ae, **kwargs)
+    if not assoc.is_established:
+        raise UpstreamError(_refusal(assoc, peer))
+    try:
+        yield assoc
+    finally:
+        if assoc.is_established:
+            assoc.release()
+        assoc.kill()
+
+
+def _refusal(assoc: Association, peer: Peer) -> str:
+    if assoc.is_rejected:
+        return (f"{peer.describe()} rejected the association: is our AE title "
+                f"{peer.calling_ae} registered there?")
+    return f"{peer.describe()} is not reachable or aborted the association"
+
+
+class FindSession:
+    """One association carrying any number of Study Root C-FINDs in turn."""
+
+    def __init__(self, assoc: Association, peer: Peer) -> None:
+        self._assoc = assoc
+        self._peer = peer
+
+    def find(self, identifier: Dataset) -> list[Dataset]:
+        answers: list[Dataset] = []
+        for status, found in self._assoc.send_c_find(identifier, FIND_MODEL):
+            code = _status(status, self._peer, "C-FIND")
+            if code in PENDING and found is not None:
+                answers.append(found)
+            elif code != SUCCESS:
+                raise UpstreamError(f"{self._peer.describe()} answered C-FIND with status 0x{code:04X}")
+        return answers
+
+
+@contextmanager
+def find_session(peer: Peer) -> Iterator[FindSession]:
+    ae = _new_ae(peer)
+    ae.add_requested_context(FIND_MODEL)
+    with _associate(ae, peer) as assoc:
+        yield FindSession(assoc, peer)
+
+
+# ---------------------------------------------------------------- retrieve
+
+
+@dataclass(frozen=True)
+class Outcome:
+    completed: int
+
+
+def retrieve(peer: Peer, method: Literal["c-get", "c-move"], identifier: Dataset,
+             sop_classes: Sequence[str], receive: Receiver, cancel: Cancel,
+             move_destination: str = "", message_id: int = 1) -> Outcome:
+    """C-GET (data comes back on this association) or C-MOVE (to our storage SCP)."""
+    ae = _new_ae(peer)
+    handlers: list[Any] = []
+    roles: list[Any] = []
+    if method == "c-get":
+        ae.add_requested_context(GET_MODEL)
+        for sop_class, syntaxes in storage_contexts(sop_classes, MAX_CONTEXTS - 1):
+            ae.add_requested_context(sop_class, list(syntaxes))
+        roles = [build_role(c, scp_role=True) for c in dict.fromkeys(sop_classes or _DEFAULT)]
+        handlers = [(evt.EVT_C_STORE, lambda event: store_event(event, receive))]
+    else:
+        ae.add_requested_context(MOVE_MODEL)
+    with _associate(ae, peer, ext_neg=roles, evt_handlers=handlers) as assoc:
+        cancel.bind(assoc)
+        if method == "c-get":
+            responses = assoc.send_c_get(identifier, GET_MODEL, msg_id=message_id)
+        else:
+            responses = assoc.send_c_move(identifier, move_destination, MOVE_MODEL,
+                                          msg_id=message_id)
+        last: Dataset | None = None
+        for status, _ in responses:
+            if cancel.requested:
+                raise UpstreamError("retrieval cancelled")
+            code = _status(status, peer, method.upper())
+            last = status
+            if code not in PENDING:
+                break
+    return _outcome(last, peer, method)
+
+
+def _outcome(final: Dataset | None, peer: Peer, method: str) -> Outcome:
+    name = method.upper()
+    if final is None:
+        raise UpstreamError(f"{peer.describe()} sent no {name} response")
+    code = int(final.Status)
+    failed = int(final.get("NumberOfFailedSuboperations", 0) or 0)
+    warned = int(final.get("NumberOfWarningSuboperations", 0) or 0)
+    completed = int(final.get("NumberOfCompletedSuboperations", 0) or 0)
+    if code == SUCCESS and not failed and not warned:
+        if completed == 0:
+            raise NotFound("no such study, series or instance in the archive")
+        return Outcome(completed)
+    if code & 0xF000 == 0xC000 and not (completed or failed or warned):
+        # "Unable to process" before any sub-operation: what Orthanc answers for unknown UIDs
+        raise NotFound(f"no such study, series or instance in the archive (status 0x{code:04X})")
+    raise UpstreamError(f"{peer.describe()} ended {name} with status 0x{code:04X} "
+                        f"({completed} sent, {failed} failed, {warned} with warnings)")
+
+
+def _status(status: Dataset | None, peer: Peer, what: str) -> int:
+    if status is not None and "Status" in status:
+        return int(status.Status)
+    # pynetdicom aborts on its own timeouts too, so a peer's abort and silence look alike
+    raise UpstreamError(f"{peer.describe()} aborted or stopped answering {what}: does it "
+                        f"allow our AE title {peer.calling_ae} to do that?")
+
+
+# ---------------------------------------------------------------- storage
+
+
+_DEFAULT = [str(cx.abstract_syntax) for cx in StoragePresentationContexts]
+
+
+def storage_contexts(sop_classes: Sequence[str], limit: int) -> list[tuple[str, tuple[str, ...]]]:
+    """Presentation contexts to receive ``sop_classes`` in the archive's own transfer syntax.
+
+    One context per (class, syntax) lets the archive pick the context matching the stored
+    file, so it need not transcode (PS3.4 C.4.3.3). When that is too many, one context per
+    class with every syntax; without known classes, the common storage classes.
+    """
+    classes = list(dict.fromkeys(sop_classes)) or _DEFAULT
+    if len(classes) * len(TRANSFER_SYNTAXES) <= limit:
+        return [(c, (ts,)) for c in classes for ts in TRANSFER_SYNTAXES]
+    return [(c, TRANSFER_SYNTAXES) for c in classes[:limit]]
+
+
+def store_event(event: Any, receive: Receiver) -> int:
+    """EVT_C_STORE handler: pass the encoded data set on without decoding it."""
+    try:
+        dataset = event.encoded_dataset(include_meta=False)
+        keys = read_keys(dataset, event.request.AffectedSOPClassUID,
+                         event.request.AffectedSOPInstanceUID, event.context.transfer_syntax)
+    except Exception as exc:  # noqa: BLE001 - an unreadable data set fails this sub-operation only
+        log.warning("could not read a received data set: %s", exc)
+        return CANNOT_UNDERSTAND
+    return receive(keys, dataset)

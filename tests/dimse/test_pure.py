@@ -1,0 +1,124 @@
+"""Pure parts of the DIMSE source: identifiers, answers, Part-10 writing, presentation
+contexts, cache eviction."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+
+from smart_imaging.sources.base import StudyQuery
+from smart_imaging.sources.dimse import identifiers as ids
+from smart_imaging.sources.dimse.cache import TransferCache
+from smart_imaging.sources.dimse.part10 import (
+    InstanceFile,
+    InstanceKeys,
+    dataset_offset,
+    read_keys,
+    write_instance,
+)
+from smart_imaging.sources.dimse.scu import MAX_CONTEXTS, TRANSFER_SYNTAXES, storage_contexts
+from smart_imaging.sources.dimse.transfer import State, Transfer, TransferKey
+
+from ..sample_dicom import to_bytes
+from .fake_archive import synthetic_study
+
+
+def test_mrns_that_cannot_match_are_never_sent() -> None:
+    assert ids.study_identifier(StudyQuery("")) is None
+    assert ids.study_identifier(StudyQuery("  ")) is None
+    assert ids.study_identifier(StudyQuery("A\\B")) is None
+    everything = ids.study_identifier(StudyQuery(None))
+    assert everything is not None and "PatientID" in everything and not everything.PatientID
+
+
+def test_answers_are_filtered_to_the_exact_mrn_and_study_uids() -> None:
+    study = {"00100020": {"vr": "LO", "Value": ["7765X033"]},
+             "0020000D": {"vr": "UI", "Value": ["1.2.3"]}}
+    assert not ids.matches(study, StudyQuery("7765?033"))
+    assert ids.matches(study, StudyQuery("7765X033 "))
+    assert not ids.matches(study, StudyQuery(None, ("1.2.4",)))
+    assert ids.matches(study, StudyQuery(None, ("1.2.3",)))
+
+
+def test_padding_of_odd_length_values_is_stripped() -> None:
+    answer = Dataset()
+    answer.StudyInstanceUID = "1.2.33\x00"
+    answer.PatientName = "Doe^Jane "
+    answer.ModalitiesInStudy = ["CT", "MR "]
+    answer.SOPClassesInStudy = [CTImageStorage + "\x00"]
+    found = ids.to_json(answer, ("0020000D", "00100010", "00080061"))
+    assert found["0020000D"]["Value"] == ["1.2.33"]
+    assert found["00100010"]["Value"] == [{"Alphabetic": "Doe^Jane"}]
+    assert found["00080061"]["Value"] == ["CT", "MR"]
+    assert ids.sop_classes(answer) == [CTImageStorage]
+
+
+def test_retrieve_identifier_uses_the_deepest_level() -> None:
+    assert ids.retrieve_identifier("1.2").QueryRetrieveLevel == "STUDY"
+    assert ids.retrieve_identifier("1.2", "1.3").QueryRetrieveLevel == "SERIES"
+    assert ids.retrieve_identifier("1.2", "1.3", "1.4").SOPInstanceUID == "1.4"
+
+
+def test_received_data_sets_are_written_unchanged(tmp_path: Path) -> None:
+    original = to_bytes(synthetic_study("pure", 1)[0])
+    dataset = original[dataset_offset(original):]
+    ds = pydicom.dcmread(io.BytesIO(original))
+    keys = read_keys(dataset, ds.SOPClassUID + "\x00", ds.SOPInstanceUID, ExplicitVRLittleEndian)
+    assert keys.study_uid == ds.StudyInstanceUID and keys.series_uid == ds.SeriesInstanceUID
+    written = write_instance(tmp_path, keys, dataset, "ARCHIVE")
+    data = written.path.read_bytes()
+    assert data[dataset_offset(data):] == dataset and written.size == len(data)
+    again = pydicom.dcmread(written.path)
+    assert again.file_meta.SourceApplicationEntityTitle == "ARCHIVE"
+    assert again == ds
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_presentation_contexts_fit_the_limit() -> None:
+    few = storage_contexts([CTImageStorage], MAX_CONTEXTS - 1)
+    assert len(few) == len(TRANSFER_SYNTAXES) and all(len(ts) == 1 for _, ts in few)
+    many = storage_contexts([f"1.2.3.{n}" for n in range(40)], MAX_CONTEXTS - 1)
+    assert len(many) == 40 and all(ts == TRANSFER_SYNTAXES for _, ts in many)
+    assert len(storage_contexts([], MAX_CONTEXTS - 1)) <= MAX_CONTEXTS - 1
+
+
+def _transfer(cache: TransferCache, key: TransferKey, size: int) -> Transfer:
+    transfer = Transfer(key, cache.directory_for(key), "A", asyncio.get_running_loop(), cache.clock())
+    cache.add(transfer)
+    keys = InstanceKeys(key.study_uid, "1.9", f"{key.study_uid}.1", CTImageStorage,
+                        ExplicitVRLittleEndian)
+    transfer.instances.append(InstanceFile(keys, transfer.directory / "x.dcm", size))
+    transfer.finish(None)
+    return transfer
+
+
+async def test_cache_expires_idle_studies_and_keeps_its_size_bound(tmp_path: Path) -> None:
+    now = [0.0]
+    cache = TransferCache(tmp_path, idle_seconds=100, max_bytes=250, clock=lambda: now[0])
+    old = _transfer(cache, TransferKey("1.1"), 100)
+    now[0] = 50
+    middle = _transfer(cache, TransferKey("1.2"), 100)
+    now[0] = 60
+    busy = _transfer(cache, TransferKey("1.3"), 100)
+    busy.readers = 1
+    assert cache.expired() == [old]  # over 250 bytes: least recently used first, not busy
+    now[0] = 170
+    assert set(cache.expired()) == {old, middle}
+    busy.readers = 0
+    assert set(cache.expired()) == {old, middle, busy}
+    assert busy.state is State.COMPLETE
+
+
+async def test_a_study_transfer_covers_its_series_and_instances(tmp_path: Path) -> None:
+    cache = TransferCache(tmp_path, 100, 1000, clock=lambda: 0.0)
+    study = _transfer(cache, TransferKey("1.1"), 1)
+    assert cache.covering(TransferKey("1.1", "1.9", "1.1.1")) is study
+    assert cache.covering(TransferKey("1.2", "1.9")) is None
+    series = _transfer(cache, TransferKey("1.2", "1.9"), 1)
+    assert cache.covering(TransferKey("1.2", "1.9", "1.2.1")) is series
+    assert cache.covering(TransferKey("1.2", "1.8")) is None
