@@ -6,7 +6,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 
-import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -20,6 +19,7 @@ from . import __version__
 from .binding import key_from_secret
 from .errors import ConfigError, SmartImagingError
 from .fhir.outcome import operation_outcome
+from .http_client import create_client
 from .observability import AccessLogMiddleware, Metrics
 from .routes import fhir, wado
 from .routes.context import AppState
@@ -52,9 +52,7 @@ def create_app(settings: Settings, tenants: Mapping[str, TenantConfig] | None = 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        async with httpx.AsyncClient(timeout=settings.http_timeout, limits=limits,
-                                     follow_redirects=False) as http:
+        async with create_client(settings.http_timeout) as http:
             registry = TenantRegistry(configs, http, dynamic=settings.dynamic_tenants,
                                       allow=settings.dynamic_upstream_allow,
                                       max_dynamic=settings.max_dynamic_tenants)

@@ -23,7 +23,6 @@ from ..tenants.config import BasicAuthentication, BearerAuthentication, DicomWeb
 from .base import SeriesRecord, StudyQuery, StudyRecord, WadoRequest, WadoResponse
 from .wado_paths import wado_path
 
-CHUNK = 64 * 1024
 MAX_METADATA = 256 * 1024 * 1024
 RENDERED_PARAMS = {"window", "viewport", "quality", "annotation", "charset"}
 
@@ -179,8 +178,9 @@ def _status_error(status: int) -> SmartImagingError:
 
 
 async def _stream(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body as it arrives, one socket read (up to 1 MiB, see http_client) at a time."""
     try:
-        async for chunk in response.aiter_raw(CHUNK):
+        async for chunk in response.aiter_raw():
             yield chunk
     except httpx.TimeoutException:
         raise UpstreamTimeout("image archive timed out mid-stream") from None
