@@ -28,7 +28,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.orthanc import Orthanc, free_port  # noqa: E402
+from tests.orthanc import Orthanc, free_port
 
 ACCEPT = 'multipart/related; type="application/dicom"'
 
@@ -88,13 +88,13 @@ def fetch(url: str, auth: tuple[str, str] | None = None) -> tuple[int, float, fl
     started = time.perf_counter()
     first = 0.0
     received = 0
-    with httpx.Client(timeout=300, auth=auth) as client:
-        with client.stream("GET", url, headers={"Accept": ACCEPT}) as response:
-            response.raise_for_status()
-            for chunk in response.iter_raw(1 << 20):
-                if not received:
-                    first = time.perf_counter() - started
-                received += len(chunk)
+    with httpx.Client(timeout=300, auth=auth) as client, \
+            client.stream("GET", url, headers={"Accept": ACCEPT}) as response:
+        response.raise_for_status()
+        for chunk in response.iter_raw(1 << 20):
+            if not received:
+                first = time.perf_counter() - started
+            received += len(chunk)
     return received, first, time.perf_counter() - started
 
 

@@ -67,3 +67,17 @@ def test_bad_dates() -> None:
     for bad in ("2020-13-01", "ge20200101", "yesterday", "gt"):
         with pytest.raises(BadRequest):
             parse_filter(bad, "started")
+
+
+def test_mrn_by_fhirpath_and_the_cautious_fallback() -> None:
+    from smart_imaging.fhir.mrn import mrn_of
+
+    mr = {"type": {"coding": [{"code": "MR"}]}, "value": "M-1"}
+    ssn = {"system": "http://hl7.org/fhir/sid/us-ssn", "value": "999-99-9999"}
+    default = ["identifier.where(type.coding.code='MR').value"]
+    assert mrn_of({"identifier": [ssn, mr]}, default) == "M-1"
+    assert mrn_of({"identifier": [ssn, {"value": "X"}]}, default, fallback=True) is None
+    assert mrn_of({"identifier": [{"value": "only"}]}, default, fallback=True) == "only"
+    assert mrn_of({"identifier": [{"value": "only"}]}, default, fallback=False) is None
+    assert mrn_of({"identifier": [ssn]}, ["identifier.where(system='x').value", "identifier[0].value"]) == "999-99-9999"
+    assert mrn_of({"identifier": [mr]}, ["this is not fhirpath ((("]) is None

@@ -90,6 +90,16 @@ def create_app(settings: Settings, tenants: Mapping[str, TenantConfig] | None = 
                                          Exception: unexpected_error_response})
 
 
+def web_routes() -> list[BaseRoute]:
+    """The viewer app and config editor, when the package carries them (``smart_imaging.web``)."""
+    try:
+        from .web import routes
+    except ImportError:
+        return []
+    found: list[BaseRoute] = routes()
+    return found
+
+
 def render_error(request: Request, status: int, code: str, error: str, message: str,
                  headers: Mapping[str, str] | None = None) -> Response:
     """FHIR routes answer with an OperationOutcome; everything else with a short JSON body."""

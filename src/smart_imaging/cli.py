@@ -53,7 +53,7 @@ def _add_optional_commands(commands: argparse._SubParsersAction[argparse.Argumen
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import create_app
+    from .app import create_app, web_routes
     from .logging_setup import configure
 
     configure(args.log_level)
@@ -65,7 +65,7 @@ def _serve(args: argparse.Namespace) -> int:
         print("smart-imaging serve: give --config-dir (or SMART_IMAGING_CONFIG_DIR)", file=sys.stderr)
         return 2
     try:
-        app = create_app(settings)
+        app = create_app(settings, extra_routes=web_routes())
     except ConfigError as exc:
         _print_problems(exc)
         return 2

@@ -18,9 +18,9 @@ from typing import Any
 
 from joserfc.jwk import ECKey
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import Mount
 
-from .app import create_app
+from .app import create_app, web_routes
 from .ehr import BackendClient, EhrConfig, create_ehr_app
 from .settings import Settings
 from .tenants.config import TenantConfig
@@ -88,16 +88,6 @@ def open_tenant(samples: Path, index: Path) -> TenantConfig:
         "images": {"type": "folder", "path": str(samples), "index": str(index),
                    "lookup": "all-studies-on-server"},
     })
-
-
-def web_routes() -> list[BaseRoute]:
-    """The viewer app, when the package carries it."""
-    try:
-        from .web import routes
-    except ImportError:
-        return []
-    found: list[BaseRoute] = routes()
-    return found
 
 
 def _new_backend_key() -> dict[str, Any]:

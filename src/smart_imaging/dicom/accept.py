@@ -40,7 +40,9 @@ def _normalize_range(text: str) -> str | None:
 
 
 def _split(text: str, sep: str) -> list[str]:
-    out, current, quoted = [], [], False
+    out: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in text:
         if ch == '"':
             quoted = not quoted

@@ -10,8 +10,14 @@ from fhirpathpy import evaluate
 log = logging.getLogger("smart_imaging.mrn")
 
 
-def mrn_of(patient: dict[str, Any], expressions: list[str]) -> str | None:
-    """First non-empty string any expression yields, else the first identifier's value."""
+def mrn_of(patient: dict[str, Any], expressions: list[str], fallback: bool = False) -> str | None:
+    """First non-empty string any expression yields.
+
+    With ``fallback`` (the tenant did not set ``mrn``; the reference server's behaviour), a
+    Patient with exactly one identifier yields that identifier's value. A Patient with several
+    identifiers yields nothing rather than a guess: an insurance or national number matched
+    against the archive's PatientID could name another person.
+    """
     for expression in expressions:
         try:
             found = evaluate(patient, expression)
@@ -21,8 +27,9 @@ def mrn_of(patient: dict[str, Any], expressions: list[str]) -> str | None:
         for value in found:
             if isinstance(value, str) and value.strip():
                 return value.strip()
-    for identifier in patient.get("identifier") or []:
-        value = identifier.get("value") if isinstance(identifier, dict) else None
+    identifiers = patient.get("identifier") or []
+    if fallback and isinstance(identifiers, list) and len(identifiers) == 1:
+        value = identifiers[0].get("value") if isinstance(identifiers[0], dict) else None
         if isinstance(value, str) and value.strip():
             return value.strip()
     return None

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from joserfc.jwk import OctKey
 from starlette.requests import Request
 
 from ..auth import AccessGrant, AuthRequest
 from ..auth.bearer import bearer_token
-from ..binding import OctKey
 from ..settings import Settings
 from ..tenants.registry import Tenant, TenantRegistry
 

@@ -78,6 +78,10 @@ async def _patient_context(tenant: Tenant, grant: AccessGrant,
     """(patient bound into WADO bindings, MRN to search by, ImagingStudy.subject)."""
     images = tenant.config.images
     needs_patient = images.lookup == "studies-by-mrn"
+
+    def mrn(patient: dict[str, Any]) -> str | None:
+        return mrn_of(patient, images.mrn, fallback="mrn" not in images.model_fields_set)
+
     if not grant.checks_disabled:
         if not grant.patient_id:
             raise Forbidden("the access token has no patient context")
@@ -90,20 +94,21 @@ async def _patient_context(tenant: Tenant, grant: AccessGrant,
         for ident in search.patient_identifiers:
             if patient is None or not has_identifier(patient, ident.system, ident.value):
                 raise Forbidden("patient.identifier does not identify the patient of the access token")
-        mrn = mrn_of(patient, images.mrn) if (patient and needs_patient) else None
-        return grant.patient_id, (mrn or "") if needs_patient else None, _subject(tenant, grant.patient_id)
+        found = mrn(patient) if (patient and needs_patient) else None
+        return grant.patient_id, (found or "") if needs_patient else None, _subject(tenant, grant.patient_id)
     patient = await tenant.authorizer.patient(grant)
     requested = search.patients[0] if search.patients else grant.patient_id
     if patient is not None:
-        mrn = mrn_of(patient, images.mrn)
+        value = mrn(patient)
     elif search.patient_identifiers:
-        mrn = search.patient_identifiers[0].value
+        value = search.patient_identifiers[0].value
     else:
-        mrn = requested
-    if needs_patient and not mrn:
+        value = requested
+    if needs_patient and not value:
         raise BadRequest("this tenant looks studies up by MRN: give patient or patient.identifier")
-    subject = _subject(tenant, requested) if requested else {"identifier": {"value": mrn}} if mrn else {"display": "unknown"}
-    return None, mrn, subject
+    if requested:
+        return None, value, _subject(tenant, requested)
+    return None, value, {"identifier": {"value": value}} if value else {"display": "unknown"}
 
 
 def _subject(tenant: Tenant, patient_id: str | None) -> dict[str, Any]:

@@ -38,10 +38,10 @@ def parse_wado_path(rest: str, accept: str | None, params: tuple[tuple[str, str]
                 fields["resource"] = "bulkdata"
                 fields["bulkdata_path"] = "/".join(tail[1:])
                 tail = []
-    if tail in (["metadata"], ["rendered"], ["thumbnail"]) and fields.get("resource") in (None, "frames"):
-        if tail != ["metadata"] or "frames" not in fields:
-            fields["resource"] = tail[0]
-            tail = []
+    if tail in (["metadata"], ["rendered"], ["thumbnail"]) and (
+            fields.get("resource") is None or (fields["resource"] == "frames" and tail != ["metadata"])):
+        fields["resource"] = tail[0]
+        tail = []
     if tail:
         raise NotFound("no such WADO-RS resource")
     return WadoRequest(accept=accept, params=params, public_base=public_base, **fields)  # type: ignore[arg-type]

@@ -17,8 +17,14 @@ import httpx
 
 from ..dicom import json_model as dj
 from ..dicom import tags
-from ..errors import (BadRequest, NotAcceptable, NotFound, SmartImagingError, UpstreamError,
-                      UpstreamTimeout)
+from ..errors import (
+    BadRequest,
+    NotAcceptable,
+    NotFound,
+    SmartImagingError,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from ..tenants.config import BasicAuthentication, BearerAuthentication, DicomWebImages
 from .base import SeriesRecord, StudyQuery, StudyRecord, WadoRequest, WadoResponse
 from .wado_paths import wado_path
@@ -99,8 +105,9 @@ class DicomWebSource:
     # ------------------------------------------------------------------ retrieve (WADO-RS)
 
     async def retrieve(self, request: WadoRequest) -> WadoResponse:
-        params = [(k, v) for k, v in request.params if k in RENDERED_PARAMS] \
-            if request.resource in ("rendered", "thumbnail") else []
+        params: list[tuple[str, str | int | float | bool | None]] = [
+            (k, v) for k, v in request.params if k in RENDERED_PARAMS
+        ] if request.resource in ("rendered", "thumbnail") else []
         headers = dict(self._headers)
         if request.accept:
             headers["Accept"] = request.accept

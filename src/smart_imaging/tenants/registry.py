@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import re
@@ -67,6 +68,7 @@ class TenantRegistry:
         self._dynamic: OrderedDict[str, Tenant] = OrderedDict()
         self._max_dynamic = max_dynamic
         self._retired: list[Tenant] = []
+        self._closing: set[asyncio.Future[None]] = set()
 
     @property
     def names(self) -> list[str]:
@@ -126,22 +128,23 @@ class TenantRegistry:
                       source=build_source(config.images, self._http))
 
     def _retire(self, tenant: Tenant) -> None:
+        """Close an evicted dynamic tenant after in-flight requests had time to finish."""
         self._retired.append(tenant)
-        try:
+        with contextlib.suppress(RuntimeError):  # no running loop: closed at shutdown instead
             asyncio.get_running_loop().call_later(300, self._close_later, tenant)
-        except RuntimeError:
-            pass
 
     def _close_later(self, tenant: Tenant) -> None:
         if tenant in self._retired:
             self._retired.remove(tenant)
-            asyncio.ensure_future(tenant.aclose())
+            task = asyncio.ensure_future(tenant.aclose())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def aclose(self) -> None:
         for tenant in [*self._static.values(), *self._dynamic.values(), *self._retired]:
             try:
                 await tenant.aclose()
-            except Exception:  # noqa: BLE001 - shutdown must go on
+            except Exception:
                 log.exception("error closing tenant %s", tenant.key)
 
 

@@ -87,7 +87,7 @@ class DimseSource:
         ))
         for study, classes in studies:
             self._remember_sop_classes(_uid(study), classes)
-        return [StudyRecord(study, found) for (study, _), found in zip(studies, series)]
+        return [StudyRecord(study, found) for (study, _), found in zip(studies, series, strict=True)]
 
     def _find(self, identifier: Dataset) -> list[Dataset]:
         with scu.find_session(self.peer) as session:

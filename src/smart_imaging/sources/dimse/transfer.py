@@ -10,6 +10,7 @@ complete multipart body.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -90,10 +91,8 @@ class Transfer:
         return SUCCESS
 
     def _call(self, callback: object, *args: object) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # loop closed while the archive was still sending
             self._loop.call_soon_threadsafe(callback, *args)  # type: ignore[arg-type]
-        except RuntimeError:  # loop closed while the archive was still sending
-            pass
 
     # ------------------------------------------------------------ event-loop side
 
