@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -55,13 +56,18 @@ def run_demo(args: argparse.Namespace) -> int:
 
     configure("info")
     base_url = (args.base_url or f"http://localhost:{args.port}").rstrip("/")
-    ensure_samples(args.data / "samples")
+    try:
+        ensure_samples(args.data / "samples")
+    except KeyboardInterrupt:  # the marker is not written: the next run completes the samples
+        print("\nInterrupted while writing samples.", file=sys.stderr)
+        return 130
     allow = tuple(args.dynamic_upstream_allow or ("localhost", "127.0.0.1", "[::1]"))
     app = create_demo_app(base_url, args.data, dynamic_upstream_allow=allow)
     print(banner(base_url), file=sys.stderr, flush=True)
     config = uvicorn.Config(app, host=args.host, port=args.port, access_log=False, log_config=None,
                             timeout_graceful_shutdown=3)
-    uvicorn.Server(config).run()
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C after its shutdown
+        uvicorn.Server(config).run()
     return 0
 
 
