@@ -150,7 +150,9 @@ def test_expired_token_is_inactive_and_refused(sandbox: Sandbox) -> None:
     backend = sandbox.backend_token()  # issued at the moved time, so still valid
     assert _introspect(sandbox, user["access_token"], backend).json() == {"active": False}
     auth = {"Authorization": f"Bearer {user['access_token']}"}
-    assert sandbox.http.get(f"{sandbox.fhir}/Patient/ava-chen", headers=auth).status_code == 401
+    refused = sandbox.http.get(f"{sandbox.fhir}/Patient/ava-chen", headers=auth)
+    assert refused.status_code == 401
+    assert 'error="invalid_token"' in refused.headers["www-authenticate"]  # RFC 6750 3.1
 
 
 def test_confidential_asymmetric_client_code_flow(sandbox: Sandbox) -> None:
