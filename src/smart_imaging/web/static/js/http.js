@@ -1,0 +1,42 @@
+// HTTP errors with readable messages (OperationOutcome, OAuth error JSON, plain text).
+
+export class HttpError extends Error {
+  constructor(what, status, detail, retryAfter = null, headers = null) {
+    super(`${what} answered ${status}${detail ? `: ${detail}` : ""}`);
+    this.name = "HttpError";
+    this.status = status;
+    this.detail = detail;
+    this.retryAfter = retryAfter;
+    this.challenge = headers ? headers.get("WWW-Authenticate") : null;
+  }
+}
+
+/** Seconds from a Retry-After header (delta-seconds or HTTP date), or null. */
+export function retryAfterSeconds(value, now = Date.now()) {
+  if (!value) return null;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value);
+  const when = Date.parse(value);
+  return Number.isNaN(when) ? null : Math.max(0, Math.ceil((when - now) / 1000));
+}
+
+/** The most useful sentence in an error body. */
+export async function errorDetail(response) {
+  let text = "";
+  try { text = await response.text(); } catch { return ""; }
+  try {
+    const body = JSON.parse(text);
+    if (body.resourceType === "OperationOutcome") {
+      return (body.issue || []).map((i) => i.diagnostics || (i.details && i.details.text) || i.code)
+        .filter(Boolean).join("; ");
+    }
+    if (body.error) return body.error_description ? `${body.error}: ${body.error_description}` : body.error;
+    if (body.message) return body.message;
+  } catch { /* not JSON */ }
+  return text.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim().slice(0, 300);
+}
+
+export async function httpError(what, response) {
+  const detail = await errorDetail(response);
+  return new HttpError(what, response.status, detail,
+    retryAfterSeconds(response.headers.get("Retry-After")), response.headers);
+}

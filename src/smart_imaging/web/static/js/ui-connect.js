@@ -1,0 +1,101 @@
+// The connect screen: the server list (kept in localStorage), an editor for entries, Connect.
+
+import { h, replace } from "./dom.js";
+import * as settings from "./settings.js";
+
+const FIELDS = [
+  ["label", "Label", "text", "A name for this server"],
+  ["iss", "FHIR base URL (iss)", "url", "The EHR's FHIR base; its .well-known/smart-configuration is read"],
+  ["clientId", "Client id", "text", "The app's client id at that EHR (public client, PKCE)"],
+  ["scope", "Scope", "text", "Space-separated SMART scopes; include launch/patient"],
+  ["imagingOverride", "Imaging FHIR base (optional override)", "url",
+    "Used instead of the EHR's associated_endpoints (capability smart-imaging-access)"],
+];
+
+export function renderConnect(section, { onConnect }) {
+  let servers = settings.loadServers();
+  let editing = null; // server id or "new"
+
+  function render() {
+    const list = h("ul", { class: "server-list" }, servers.map((s) => h("li", { class: "server" },
+      h("div", { class: "server-text" },
+        h("strong", {}, s.label),
+        h("span", { class: "muted" }, s.iss),
+        s.imagingOverride ? h("span", { class: "muted" }, `imaging: ${s.imagingOverride}`) : null),
+      h("div", { class: "buttons" },
+        h("button", { type: "button", class: "primary", "data-server": s.id,
+          "aria-label": `Connect to ${s.label}`, onclick: () => onConnect(s) },
+          "Connect"),
+        h("button", { type: "button", "aria-label": `Edit ${s.label}`, onclick: () => { editing = s.id; render(); } }, "Edit"),
+        servers.length > 1 ? h("button", { type: "button", "aria-label": `Remove ${s.label}`,
+          onclick: () => { servers = servers.filter((x) => x.id !== s.id); settings.saveServers(servers); render(); } }, "Remove") : null))));
+    replace(section,
+      h("h2", { id: "connect-title" }, "Connect to an EHR"),
+      h("p", {}, "Pick a SMART on FHIR server. The viewer launches as a public client (PKCE S256), you approve at the EHR, and it finds the imaging server from the EHR's ",
+        h("code", {}, "associated_endpoints"), "."),
+      list,
+      h("div", { class: "buttons" },
+        h("button", { type: "button", onclick: () => { editing = "new"; render(); } }, "Add a server"),
+        h("button", { type: "button", onclick: () => { servers = settings.resetServers(); editing = null; render(); } }, "Reset to defaults")),
+      editing ? editor(editing === "new" ? settings.normalize({ id: settings.newId(), label: "", iss: "" })
+        : servers.find((s) => s.id === editing)) : null,
+      help());
+    const focusTarget = section.querySelector(editing ? "#server-label" : "button.primary");
+    if (focusTarget) focusTarget.focus();
+  }
+
+  function editor(server) {
+    const errors = h("ul", { class: "problems", role: "alert" });
+    const form = h("form", { class: "server-form", "aria-labelledby": "server-form-title", novalidate: true },
+      h("h3", { id: "server-form-title" }, editing === "new" ? "Add a server" : `Edit ${server.label}`),
+      FIELDS.map(([name, label, type, hint]) => h("div", { class: "field" },
+        h("label", { for: `server-${name}` }, label),
+        h("input", { id: `server-${name}`, name, type, value: server[name] || "", "aria-describedby": `server-${name}-hint`,
+          required: name !== "imagingOverride", spellcheck: "false", autocomplete: "off" }),
+        h("small", { id: `server-${name}-hint`, class: "muted" }, hint))),
+      errors,
+      h("div", { class: "buttons" },
+        h("button", { type: "submit", class: "primary" }, "Save"),
+        h("button", { type: "button", onclick: () => { editing = null; render(); } }, "Cancel")));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const data = Object.fromEntries(new FormData(form));
+      const entry = settings.normalize({ ...server, ...data });
+      const problems = settings.validateServer(entry);
+      if (problems.length) {
+        replace(errors, problems.map((p) => h("li", {}, h("label", { for: `server-${p.field}` }, `${p.field}: ${p.message}`))));
+        form.querySelector(`#server-${problems[0].field}`).focus();
+        return;
+      }
+      const at = servers.findIndex((s) => s.id === entry.id);
+      if (at >= 0) servers[at] = entry; else servers.push(entry);
+      settings.saveServers(servers);
+      editing = null;
+      render();
+    });
+    return form;
+  }
+
+  function help() {
+    const keys = [["1–9", "connect to a server, open a study, pick a series"], ["Esc", "back (viewer → studies), close the trace or the editor"],
+      ["↑ ↓ ← → / wheel", "previous / next image"], ["PgUp PgDn Home End", "jump 10 images, first, last"],
+      ["drag", "window level (up/down) and width (left/right)"], ["shift-drag / right-drag", "pan"],
+      ["+ − / ctrl-wheel", "zoom"], ["0", "reset window, zoom and pan"]];
+    return h("section", { class: "help", "aria-labelledby": "help-title" },
+      h("h3", { id: "help-title" }, "How it works"),
+      h("ol", {},
+        h("li", {}, "Discovery: the EHR's ", h("code", {}, ".well-known/smart-configuration"), "."),
+        h("li", {}, "You approve at the EHR; the viewer checks ", h("code", {}, "state"), " and exchanges the code (PKCE)."),
+        h("li", {}, "Patient, conditions, allergies and medications come from the EHR; ", h("code", {}, "ImagingStudy"), " from the imaging server with the same token."),
+        h("li", {}, "Images stream over WADO-RS from each study's Endpoint. Open the protocol trace to see every exchange.")),
+      h("h3", {}, "Keyboard"),
+      h("dl", { class: "facts keys" }, keys.map(([k, v]) => [h("dt", {}, h("kbd", {}, k)), h("dd", {}, v)])));
+  }
+
+  render();
+  return {
+    connectNumber(n) { if (servers[n - 1]) onConnect(servers[n - 1]); },
+    isEditing: () => editing !== null,
+    cancelEdit() { editing = null; render(); },
+  };
+}
