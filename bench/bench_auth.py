@@ -22,15 +22,15 @@ from joserfc.jwk import ECKey, RSAKey
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "auth"), str(ROOT / "src")]
-import oidc_server  # noqa: E402
-from smart_ehr import EhrState, make_ehr  # noqa: E402
-from tests.conftest import ServerThread  # noqa: E402
-from tests.orthanc import Orthanc  # noqa: E402
-from tests.sample_dicom import build_sample_data  # noqa: E402
+import oidc_server
+from smart_ehr import EhrState, make_ehr
 
-from smart_imaging.app import create_app  # noqa: E402
-from smart_imaging.settings import Settings  # noqa: E402
-from smart_imaging.tenants.loader import parse_config  # noqa: E402
+from smart_imaging.app import create_app
+from smart_imaging.settings import Settings
+from smart_imaging.tenants.loader import parse_config
+from tests.conftest import ServerThread
+from tests.orthanc import Orthanc
+from tests.sample_dicom import build_sample_data
 
 MRN = "77654033"
 

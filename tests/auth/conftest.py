@@ -7,14 +7,12 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+import oidc_server
 import pytest
 import uvicorn
 from joserfc.jwk import ECKey, RSAKey
-
-import oidc_server
 from oidc_server import OidcServer, free_port
 from smart_ehr import EhrState, make_ehr
 

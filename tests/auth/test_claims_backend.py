@@ -1,14 +1,23 @@
 import base64
-import json
-import time
 
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
-from smart_imaging.auth.backend import basic_credentials, client_assertion, parse_token_response, signing_key
+from smart_imaging.auth.backend import (
+    basic_credentials,
+    client_assertion,
+    parse_token_response,
+    signing_key,
+)
 from smart_imaging.auth.claims import TokenPolicy, check_token, patient_claim
-from smart_imaging.errors import ConfigError, Forbidden, InsufficientScope, Unauthorized, UpstreamError
+from smart_imaging.errors import (
+    ConfigError,
+    Forbidden,
+    InsufficientScope,
+    Unauthorized,
+    UpstreamError,
+)
 from smart_imaging.tenants.config import ClientConfig
 
 NOW = 1_700_000_000.0

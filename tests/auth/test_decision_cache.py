@@ -2,7 +2,13 @@ import asyncio
 
 import pytest
 
-from smart_imaging.auth.decision_cache import DecisionCache, Outcome, SingleFlight, TtlCache, token_key
+from smart_imaging.auth.decision_cache import (
+    DecisionCache,
+    Outcome,
+    SingleFlight,
+    TtlCache,
+    token_key,
+)
 from smart_imaging.errors import Unauthorized
 
 

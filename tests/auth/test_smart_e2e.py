@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from oidc_server import OidcServer, free_port
 from smart_ehr import EhrState
 

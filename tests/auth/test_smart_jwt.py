@@ -8,15 +8,15 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import ThreadServer
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+from oidc_server import OidcServer
+from smart_ehr import EhrState
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from conftest import ThreadServer
-from oidc_server import OidcServer
-from smart_ehr import EhrState
 from smart_imaging.auth import build_authorizer, jwt_tokens
 from smart_imaging.auth.base import AuthRequest
 from smart_imaging.errors import InsufficientScope, Unauthorized

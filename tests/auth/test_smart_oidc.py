@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-
 from oidc_server import OidcServer, free_port
 from smart_ehr import EhrState
+
 from smart_imaging.auth import build_authorizer
 from smart_imaging.auth.base import AccessGrant, AuthRequest
-from smart_imaging.errors import (Forbidden, InsufficientScope, SmartImagingError, Unauthorized,
-                                  Unavailable, UpstreamError)
+from smart_imaging.errors import (
+    Forbidden,
+    InsufficientScope,
+    SmartImagingError,
+    Unauthorized,
+    Unavailable,
+    UpstreamError,
+)
 from smart_imaging.tenants.config import SmartAuthorization
 
 

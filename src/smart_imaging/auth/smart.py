@@ -19,7 +19,7 @@ import httpx
 from ..errors import ConfigError, Forbidden, SmartImagingError, Unauthorized, UpstreamError
 from ..tenants.config import SmartAuthorization
 from .backend import DEFAULT_SCOPE, BackendTokens, ClientAuth, basic_credentials, signing_key
-from .base import AccessGrant, AuthRequest, Authorizer
+from .base import AccessGrant, Authorizer, AuthRequest
 from .claims import TokenPolicy, check_token, normalize_audience, patient_claim, require_patient
 from .decision_cache import DecisionCache, Outcome, token_key
 from .discovery import Discovery, SmartEndpoints

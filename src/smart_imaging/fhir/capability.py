@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .. import __version__
@@ -14,7 +14,7 @@ SEARCH_PARAMS = [
     ("started", "date", "http://hl7.org/fhir/SearchParameter/ImagingStudy-started"),
     ("_lastUpdated", "date", "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated"),
 ]
-_STARTED = datetime.now(timezone.utc).isoformat(timespec="seconds")
+_STARTED = datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def capability_statement(fhir_base: str, oauth: dict[str, str] | None) -> dict[str, Any]:

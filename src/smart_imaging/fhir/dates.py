@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from ..errors import BadRequest
 
@@ -71,11 +71,11 @@ def parse_range(value: str) -> Range | None:
         tz = _tz(zone)
         if hh is not None:
             if zone is None:
-                tz = timezone.utc  # FHIR: a time without zone is not precise; assume UTC
+                tz = UTC  # FHIR: a time without zone is not precise; assume UTC
             start = datetime(int(year), int(month), int(day), int(hh), int(mi), int(ss or 0),
                              int(float(frac) * 1_000_000) if frac else 0, tzinfo=tz)
             step = timedelta(seconds=1) if ss is not None else timedelta(minutes=1)
-            return Range(start.astimezone(timezone.utc), (start + step).astimezone(timezone.utc))
+            return Range(start.astimezone(UTC), (start + step).astimezone(UTC))
         if day is not None:
             start = datetime(int(year), int(month), int(day), tzinfo=tz)
             return Range(start, start + timedelta(days=1))
@@ -92,7 +92,7 @@ def parse_range(value: str) -> Range | None:
 
 def _tz(zone: str | None) -> timezone:
     if not zone or zone == "Z":
-        return timezone.utc
+        return UTC
     sign = 1 if zone[0] == "+" else -1
     hours, minutes = int(zone[1:3]), int(zone[4:6])
     return timezone(sign * timedelta(hours=hours, minutes=minutes))

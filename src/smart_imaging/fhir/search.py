@@ -108,7 +108,7 @@ def _study_uid(value: str) -> str:
     if sep and system not in ("", "urn:dicom:uid"):
         raise BadRequest("identifier system must be urn:dicom:uid")
     raw = code if sep else value
-    uid = raw[len("urn:oid:"):] if raw.startswith("urn:oid:") else raw
+    uid = raw.removeprefix("urn:oid:")
     if not is_valid_uid(uid):
         raise BadRequest("identifier is not a valid DICOM study UID")
     return uid

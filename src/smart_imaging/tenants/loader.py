@@ -110,9 +110,7 @@ def _models_of(annotation: Any, value: Any) -> list[Any]:
     for arg in (annotation, *get_args(annotation), *[a for x in get_args(annotation) for a in get_args(x)]):
         if isinstance(arg, type) and issubclass(arg, BaseModel):
             type_field = arg.model_fields.get("type")
-            if type_field is None or not isinstance(value, dict):
-                out.append(arg)
-            elif value.get("type") in get_args(type_field.annotation):
+            if type_field is None or not isinstance(value, dict) or value.get("type") in get_args(type_field.annotation):
                 out.append(arg)
     return out[:1]
 
