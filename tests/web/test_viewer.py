@@ -99,7 +99,7 @@ def test_ct_study_streams_scrolls_windows_and_zooms(page: Any, demo: Any, screen
     page.locator("#instance-slider").fill("30")
     page.wait_for_function("document.getElementById('overlay-instance').textContent.includes('Image 30 / 64')")
     details = page.locator("#details").inner_text()
-    assert "Explicit VR Little Endian" in details and "256 × 256" in details
+    assert "Explicit VR Little Endian" in details and "256 \u00d7 256" in details
     screenshot(page, "viewer-ct")
     page.keyboard.press("0")
     page.wait_for_function(f"document.getElementById('overlay-window').textContent.includes({before.splitlines()[0]!r})")
@@ -111,7 +111,7 @@ def test_ct_study_streams_scrolls_windows_and_zooms(page: Any, demo: Any, screen
 def test_jpeg_study_series_change_and_number_keys(page: Any, demo: Any, screenshot: Any) -> None:
     connect(page, demo.base)
     page.locator("button.study").first.wait_for()
-    index = [i for i, t in enumerate(page.locator("button.study").all_inner_texts()) if XR_STUDY in t][0]
+    index = next(i for i, t in enumerate(page.locator("button.study").all_inner_texts()) if XR_STUDY in t)
     page.keyboard.press(str(index + 1))
     page.wait_for_function("window.viewerMetrics && window.viewerMetrics.firstImageMs !== null")
     page.wait_for_function("window.viewerMetrics.studyCompleteMs !== null")

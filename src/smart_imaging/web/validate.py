@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-
-import httpx
 
 from ..auth import build_authorizer
 from ..errors import ConfigError, SmartImagingError

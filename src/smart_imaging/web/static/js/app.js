@@ -101,13 +101,14 @@ function showPatient() {
 }
 
 async function openStudy(study) {
+  const startedAt = performance.now();
   if (!study.wado) { message("This study has no WADO-RS Endpoint the viewer can use."); return; }
   message(null);
   stopScreen();
   show("viewer");
   let token;
   try { token = await getToken(); } catch (err) { message(err.message); return; }
-  controller = renderViewer(screens.viewer, { study, token, onBack: showPatient, onError: () => {} });
+  controller = renderViewer(screens.viewer, { study, token, startedAt, onBack: showPatient, onError: () => {} });
   document.title = `${study.description || "Study"} - SMART Imaging Viewer`;
 }
 

@@ -3,6 +3,8 @@
 import { h, replace } from "./dom.js";
 import * as trace from "./trace.js";
 
+const expanded = new Set(); // entry ids whose details are open, kept across re-renders
+
 export function mountTrace(toggle, drawer, count) {
   let open = false;
   const list = h("ol", { class: "trace-list" });
@@ -38,7 +40,8 @@ function statusClass(status) {
 
 function row(entry) {
   const timing = entry.ms !== undefined ? `${entry.ms} ms` : entry.headersMs !== undefined ? `${entry.headersMs} ms…` : "";
-  const details = h("details", { class: "trace-details" },
+  const details = h("details", { class: "trace-details", open: expanded.has(entry.id),
+    ontoggle: (event) => { if (event.target.open) expanded.add(entry.id); else expanded.delete(entry.id); } },
     h("summary", {},
       h("span", { class: "trace-step" }, entry.step),
       h("span", { class: "trace-method" }, entry.method || ""),

@@ -9,8 +9,8 @@ import { explain } from "./ui-patient.js";
 
 export const metrics = (window.viewerMetrics = window.viewerMetrics || {});
 
-export function renderViewer(section, { study, token, onBack, onError }) {
-  const clickAt = performance.now();
+export function renderViewer(section, { study, token, startedAt, onBack, onError }) {
+  const clickAt = startedAt ?? performance.now();
   Object.assign(metrics, { studyUid: study.uid, clickAt, firstImageMs: null, seriesCompleteMs: {},
     studyCompleteMs: null, firstSeriesUid: null, instances: 0, bytes: 0 });
   const abort = new AbortController();
