@@ -4,6 +4,7 @@ servers for failure paths the demo has no tenant for (503 + Retry-After)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,18 +47,13 @@ def browser() -> Iterator[Any]:
             instance.close()
 
 
-class PageErrors(list[str]):
-    pass
-
-
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(20_000)
     page = context.new_page()
-    errors = PageErrors()
+    errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.js_errors = errors
     try:
         yield page
     finally:
@@ -66,11 +62,16 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def screenshot() -> Callable[[Any, str], Path]:
+def screenshot(tmp_path: Path) -> Callable[[Any, str], Path]:
+    """Screenshots go to docs/screenshots/ with UPDATE_SCREENSHOTS=1, else to a temp dir (so a
+    plain test run leaves the committed PNGs alone)."""
+    folder = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+
     def take(page: Any, name: str) -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{name}.png"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
         page.screenshot(path=str(path))
+        assert path.stat().st_size > 1000
         return path
     return take
 

@@ -173,7 +173,12 @@ export function renderViewer(section, { study, token, startedAt, onBack, onError
       hideMessage();
       draw(canvas, image, view);
       if (metrics.firstImageMs === null) {
-        requestAnimationFrame(() => { if (metrics.firstImageMs === null) metrics.firstImageMs = performance.now() - clickAt; });
+        requestAnimationFrame(() => {
+          if (metrics.firstImageMs !== null) return;
+          metrics.firstImageMs = performance.now() - clickAt;
+          metrics.instancesAtFirstImage = metrics.instances;
+          metrics.bytesAtFirstImage = metrics.bytes;
+        });
       }
       overlay(inst, image);
     } catch (err) {
