@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from .media import split_unquoted
+
 MAX_ACCEPT = 2048
 _TOKEN = re.compile(r"^[A-Za-z0-9!#$&^_.+\-*/]+$")
 
@@ -18,13 +20,13 @@ def normalize(accept: str | None, default: str) -> str:
         return default
     if len(accept) > MAX_ACCEPT:
         return default
-    ranges = [_normalize_range(r) for r in _split(accept, ",")]
+    ranges = [_normalize_range(r) for r in split_unquoted(accept, ",")]
     kept = [r for r in ranges if r]
     return ", ".join(kept) if kept else default
 
 
 def _normalize_range(text: str) -> str | None:
-    pieces = [p.strip() for p in _split(text, ";")]
+    pieces = [p.strip() for p in split_unquoted(text, ";")]
     media = pieces[0].lower() if pieces else ""
     if not _TOKEN.match(media) or "/" not in media:
         return None
@@ -37,19 +39,3 @@ def _normalize_range(text: str) -> str | None:
             continue
         params.append(f"{name}={value}" if name == "q" else f'{name}="{value}"')
     return "; ".join([media, *params])
-
-
-def _split(text: str, sep: str) -> list[str]:
-    out: list[str] = []
-    current: list[str] = []
-    quoted = False
-    for ch in text:
-        if ch == '"':
-            quoted = not quoted
-        if ch == sep and not quoted:
-            out.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-    out.append("".join(current))
-    return [p for p in (s.strip() for s in out) if p]

@@ -64,7 +64,7 @@ def parse_accept(accept: str | None) -> list[MediaRange]:
     if not accept:
         return []
     ranges: list[MediaRange] = []
-    for raw in _split(accept, ","):
+    for raw in split_unquoted(accept, ","):
         parsed = _parse_range(raw)
         if parsed is not None and parsed.q > 0:
             ranges.append(parsed)
@@ -79,7 +79,7 @@ def frame_media_type(transfer_syntax: str) -> str:
 
 
 def _parse_range(text: str) -> MediaRange | None:
-    pieces = [p.strip() for p in _split(text, ";")]
+    pieces = [p.strip() for p in split_unquoted(text, ";")]
     if not pieces or "/" not in pieces[0]:
         return None
     media = pieces[0].lower()
@@ -104,7 +104,8 @@ def _quality(value: str | None) -> float:
         return 1.0
 
 
-def _split(text: str, sep: str) -> list[str]:
+def split_unquoted(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` outside double quotes; parts stripped, empty ones dropped."""
     out: list[str] = []
     current: list[str] = []
     quoted = False
