@@ -124,18 +124,13 @@ class DicomWebSource:
 
     async def _metadata(self, response: httpx.Response, media_type: str,
                         public_base: str) -> WadoResponse:
-        try:
-            raw = bytearray()
-            async for chunk in response.aiter_raw():
-                raw += chunk
-                if len(raw) > MAX_METADATA:
-                    raise UpstreamError("image archive metadata exceeds the size limit")
-        except httpx.TimeoutException:
-            raise UpstreamTimeout("image archive timed out") from None
-        except httpx.TransportError:
-            raise UpstreamError("image archive connection failed") from None
-        finally:
-            await response.aclose()
+        raw = bytearray()
+        body = _stream(response)
+        async for chunk in body:
+            raw += chunk
+            if len(raw) > MAX_METADATA:
+                await body.aclose()
+                raise UpstreamError("image archive metadata exceeds the size limit")
         try:
             document = json.loads(bytes(raw))
         except (json.JSONDecodeError, UnicodeDecodeError):
