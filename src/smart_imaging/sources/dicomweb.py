@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -125,11 +125,11 @@ class DicomWebSource:
     async def _metadata(self, response: httpx.Response, media_type: str,
                         public_base: str) -> WadoResponse:
         raw = bytearray()
-        body = _stream(response)
-        async for chunk in body:
+        chunks = _stream(response)
+        async for chunk in chunks:
             raw += chunk
             if len(raw) > MAX_METADATA:
-                await body.aclose()
+                await chunks.aclose()
                 raise UpstreamError("image archive metadata exceeds the size limit")
         try:
             document = json.loads(bytes(raw))
@@ -179,7 +179,7 @@ def _status_error(status: int) -> SmartImagingError:
     return UpstreamError(f"the image archive failed (HTTP {status})")
 
 
-async def _stream(response: httpx.Response) -> AsyncIterator[bytes]:
+async def _stream(response: httpx.Response) -> AsyncGenerator[bytes, None]:
     """The body as it arrives, one socket read (up to 1 MiB, see http_client) at a time."""
     try:
         async for chunk in response.aiter_raw():
