@@ -1,16 +1,22 @@
 """Pure parts of the DIMSE source: identifiers, answers, Part-10 writing, presentation
-contexts, cache eviction."""
+contexts, cache eviction, cancellation of a blocked retrieve."""
 
 from __future__ import annotations
 
 import asyncio
 import io
+import queue
+import threading
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pydicom
+import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
+from smart_imaging.errors import UpstreamError
 from smart_imaging.sources.base import StudyQuery
 from smart_imaging.sources.dimse import identifiers as ids
 from smart_imaging.sources.dimse.cache import TransferCache
@@ -21,7 +27,12 @@ from smart_imaging.sources.dimse.part10 import (
     read_keys,
     write_instance,
 )
-from smart_imaging.sources.dimse.scu import MAX_CONTEXTS, TRANSFER_SYNTAXES, storage_contexts
+from smart_imaging.sources.dimse.scu import (
+    MAX_CONTEXTS,
+    TRANSFER_SYNTAXES,
+    Cancel,
+    storage_contexts,
+)
 from smart_imaging.sources.dimse.transfer import State, Transfer, TransferKey
 
 from ..sample_dicom import to_bytes
@@ -122,3 +133,44 @@ async def test_a_study_transfer_covers_its_series_and_instances(tmp_path: Path) 
     series = _transfer(cache, TransferKey("1.2", "1.9"), 1)
     assert cache.covering(TransferKey("1.2", "1.9", "1.2.1")) is series
     assert cache.covering(TransferKey("1.2", "1.8")) is None
+
+
+class _Association:
+    """What ``Cancel`` touches of a pynetdicom association."""
+
+    def __init__(self) -> None:
+        self.is_established = True
+        self.aborts: list[bool] = []
+        self.dimse = SimpleNamespace(msg_queue=queue.Queue())
+
+    def abort(self, block: bool = True) -> None:
+        self.aborts.append(block)
+        self.is_established = False
+
+
+def test_cancel_wakes_a_worker_waiting_for_the_next_dimse_message() -> None:
+    assoc = _Association()
+    assoc.dimse.msg_queue.put((1, "queued before bind"))
+    cancel = Cancel()
+    cancel.bind(cast(Any, assoc))
+    messages = assoc.dimse.msg_queue
+    assert messages.get(timeout=1) == (1, "queued before bind")
+    got: list[Any] = []
+    worker = threading.Thread(target=lambda: got.append(messages.get(timeout=60)))
+    worker.start()
+    cancel()  # as pynetdicom's send_c_get waits: the DIMSE timeout must not be sat out
+    worker.join(10)
+    assert not worker.is_alive() and got == [(None, None)]
+    assert assoc.aborts == [False]  # non-blocking: the event loop calls this
+    assert messages.get_nowait() == (None, None)  # every later wait ends too
+    cancel()
+    assert assoc.aborts == [False]
+
+
+def test_a_retrieve_cancelled_before_its_association_existed_stops_at_bind() -> None:
+    cancel = Cancel()
+    cancel()
+    assoc = _Association()
+    with pytest.raises(UpstreamError, match="cancelled"):
+        cancel.bind(cast(Any, assoc))
+    assert assoc.aborts == [False] and assoc.dimse.msg_queue.get_nowait() == (None, None)

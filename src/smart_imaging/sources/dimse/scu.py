@@ -8,6 +8,7 @@ complete only on Success with no failed or warning sub-operations (PS3.4 C.4.2.1
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -84,24 +85,72 @@ class Peer:
 
 
 class Cancel:
-    """Lets the event loop stop a retrieve running in a worker thread (abort is non-blocking)."""
+    """Lets the event loop stop a retrieve running in a worker thread, without blocking.
+
+    ``abort(block=False)`` only queues the A-ABORT; the worker thread stays in
+    ``send_c_get``/``send_c_move``, blocked on the association's DIMSE message queue.
+    pynetdicom wakes that queue when the *peer* aborts or drops the connection, but not after
+    our own abort when the peer then just closes the connection (Sta13 + Evt17, AR-5), so the
+    worker would sit out the whole DIMSE timeout. A single wake-up item would not do either:
+    the abort also restarts the association's reactor thread, which takes whatever it finds
+    on that queue. So ``bind`` gives the association a queue that can be closed: once closed
+    and empty it answers every wait at once with pynetdicom's own "no message" item, the
+    response generator ends and the worker raises "retrieval cancelled".
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._assoc: Association | None = None
+        self._messages: _ClosableQueue | None = None
         self.requested = False
 
     def bind(self, assoc: Association) -> None:
+        """Attach an established association before any DIMSE request is sent on it.
+
+        Raises ``UpstreamError`` when the retrieve was cancelled before this point.
+        """
+        messages = _ClosableQueue()
+        old, assoc.dimse.msg_queue = assoc.dimse.msg_queue, messages
+        while not old.empty():  # nothing is expected before our request, but keep it all
+            messages.put(old.get_nowait())
         with self._lock:
-            self._assoc = assoc
+            self._assoc, self._messages = assoc, messages
             if self.requested:
-                assoc.abort(block=False)
+                self._abort()
+                raise UpstreamError("retrieval cancelled")
 
     def __call__(self) -> None:
         with self._lock:
-            self.requested = True
-            if self._assoc is not None and self._assoc.is_established:
-                self._assoc.abort(block=False)
+            if not self.requested:
+                self.requested = True
+                self._abort()
+
+    def _abort(self) -> None:
+        if self._assoc is not None and self._messages is not None:
+            if self._assoc.is_established:
+                self._assoc.abort(block=False)  # queues the A-ABORT for the DUL thread
+            self._messages.close()
+
+
+class _ClosableQueue(queue.Queue[Any]):
+    """A DIMSE message queue that, once closed and drained, answers ``(None, None)`` at once.
+
+    Only the documented ``queue.Queue`` extension points are overridden, so ``get`` with or
+    without a timeout keeps its semantics until ``close`` wakes its waiters.
+    """
+
+    closed = False
+
+    def _qsize(self) -> int:
+        return len(self.queue) or int(self.closed)
+
+    def _get(self) -> Any:
+        return self.queue.popleft() if self.queue else (None, None)
+
+    def close(self) -> None:
+        with self.not_empty:
+            self.closed = True
+            self.not_empty.notify_all()
 
 
 # ---------------------------------------------------------------- associations
