@@ -70,7 +70,7 @@ def load_study(orthanc: Orthanc, count: int, size: int) -> tuple[str, int]:
     return study, total
 
 
-def fetch(url: str, auth: tuple[str, str] | None = None) -> tuple[int, float, float]:
+def fetch(url: str, auth: tuple[str, str] | None = None, rate: str | None = None) -> tuple[int, float, float]:
     """Bytes, seconds to the first byte, seconds in total.
 
     curl (C) is the client when available, so the client's own CPU use stays small on a
@@ -81,6 +81,8 @@ def fetch(url: str, auth: tuple[str, str] | None = None) -> tuple[int, float, fl
                    "-w", "%{size_download} %{time_starttransfer} %{time_total} %{http_code}", url]
         if auth:
             command[1:1] = ["-u", f"{auth[0]}:{auth[1]}"]
+        if rate:
+            command[1:1] = ["--limit-rate", rate]
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
         if out[3] != "200":
             raise RuntimeError(f"HTTP {out[3]} from {url}")
@@ -116,6 +118,8 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=160)
     parser.add_argument("--size", type=int, default=1024, help="rows = columns (16-bit pixels)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--client-rate", help="cap the client's download rate (curl --limit-rate, e.g. 100M) "
+                        "to see a network-bound rather than CPU-bound comparison")
     args = parser.parse_args()
 
     orthanc = Orthanc().start()
@@ -152,9 +156,9 @@ def main() -> None:
         sampler.start()
         direct, proxied = [], []
         for _ in range(args.rounds):
-            n, ttfb, total = fetch(direct_url, orthanc.auth)
+            n, ttfb, total = fetch(direct_url, orthanc.auth, args.client_rate)
             direct.append((n, ttfb, total))
-            n, ttfb, total = fetch(proxy_url)
+            n, ttfb, total = fetch(proxy_url, rate=args.client_rate)
             proxied.append((n, ttfb, total))
         sampler.stop.set()
         sampler.join()
@@ -164,7 +168,8 @@ def main() -> None:
         assert all(p[0] == size for p in proxied), "proxied size differs"
         d = statistics.median(size / t for _, _, t in direct) / 1e6
         p = statistics.median(size / t for _, _, t in proxied) / 1e6
-        print(f"study size over the wire: {size / 1e6:.0f} MB, {args.rounds} rounds (median)")
+        cap = f", client capped by curl --limit-rate {args.client_rate}" if args.client_rate else ""
+        print(f"study size over the wire: {size / 1e6:.0f} MB, {args.rounds} rounds (median){cap}")
         print(f"direct from Orthanc:      {d:8.1f} MB/s   first byte {statistics.median(x[1] for x in direct) * 1000:.0f} ms")
         print(f"through smart-imaging:    {p:8.1f} MB/s   first byte {statistics.median(x[1] for x in proxied) * 1000:.0f} ms")
         print(f"ratio:                    {p / d:8.2f}")
