@@ -58,8 +58,24 @@ class SampleData:
         return {uid: blob for uid, blob in self.files.items() if self.study_of[uid] == study_uid}
 
 
+def mixed_study_files() -> list[bytes]:
+    """One StudyInstanceUID holding instances of two patients (MIX-A, MIX-B): bad archive data."""
+    source = next(p for p in sorted((DICOMDIR_TESTS / "77654033").rglob("*")) if p.is_file())
+    blobs = []
+    for number, patient in enumerate(("MIX-A", "MIX-B")):
+        ds = pydicom.dcmread(source)
+        ds.PatientID, ds.PatientName = patient, f"Mixed^{patient}"
+        ds.StudyInstanceUID = deterministic_uid("mixed", "study")
+        ds.SeriesInstanceUID = deterministic_uid("mixed", "series", patient)
+        ds.SOPInstanceUID = deterministic_uid("mixed", "instance", str(number))
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        blobs.append(to_bytes(ds))
+    return blobs
+
+
 def build_sample_data() -> SampleData:
-    """Two real patients, plus a synthetic one whose MRN is full of QIDO wildcard characters."""
+    """Two real patients, a synthetic one whose MRN is full of QIDO wildcard characters, and a
+    study whose instances belong to two patients."""
     data = SampleData()
     for path in real_series_files():
         data.add(path.read_bytes())
@@ -67,4 +83,6 @@ def build_sample_data() -> SampleData:
     ct_files = [p for p in ct if p.is_file()][:2]
     for path in ct_files:
         data.add(restamped(path, "7765*", "wildcard"))
+    for blob in mixed_study_files():
+        data.add(blob)
     return data

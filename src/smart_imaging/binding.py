@@ -1,7 +1,7 @@
 """Binding tokens: the opaque segment of a study's WADO-RS Endpoint address.
 
 A binding is a compact JWE (RFC 7516, ``dir`` + ``A256GCM``) sealing the tenant, the study
-UID, the patient the grant was bound to and an expiry. Encryption hides the study and patient
+UID, the patient the grant was bound to, the MRN the study was found by, and an expiry. Encryption hides the study and patient
 from anyone holding the URL; the GCM tag makes any change detectable. The IG asks that such
 capability URLs be unguessable, bound to the token's patient and short-lived; each WADO
 request still needs a valid access token for the same patient. Pure: no I/O.
@@ -31,6 +31,7 @@ class Binding:
     study_uid: str
     patient_id: str | None  # None: issued by a tenant with authorization checks disabled
     expires_at: int
+    mrn: str | None = None  # the PatientID the study was found by (lookup studies-by-mrn)
 
 
 def key_from_secret(secret: str | None) -> tuple[OctKey, bool]:
@@ -42,7 +43,7 @@ def key_from_secret(secret: str | None) -> tuple[OctKey, bool]:
 
 def seal(binding: Binding, key: OctKey) -> str:
     claims = {"t": binding.tenant, "s": binding.study_uid, "p": binding.patient_id,
-              "x": binding.expires_at, "n": secrets.token_urlsafe(6)}
+              "m": binding.mrn, "x": binding.expires_at, "n": secrets.token_urlsafe(6)}
     payload = json.dumps(claims, separators=(",", ":")).encode()
     return jwe.encrypt_compact(_HEADER, payload, key, algorithms=_ALGORITHMS)
 
@@ -56,7 +57,8 @@ def open_binding(token: str, key: OctKey, now: float | None = None) -> Binding:
         claims = json.loads(obj.plaintext or b"")
         binding = Binding(tenant=str(claims["t"]), study_uid=str(claims["s"]),
                           patient_id=None if claims["p"] is None else str(claims["p"]),
-                          expires_at=int(claims["x"]))
+                          expires_at=int(claims["x"]),
+                          mrn=None if claims.get("m") is None else str(claims["m"]))
     except (JoseError, ValueError, KeyError, TypeError):
         raise Forbidden("invalid study binding") from None
     if binding.expires_at <= (time.time() if now is None else now):

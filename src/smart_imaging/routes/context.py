@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from joserfc.jwk import OctKey
 from starlette.requests import Request
@@ -11,6 +11,7 @@ from ..auth import AccessGrant, AuthRequest
 from ..auth.bearer import bearer_token
 from ..settings import Settings
 from ..tenants.registry import Tenant, TenantRegistry
+from .study_guard import StudyGuard
 
 
 @dataclass
@@ -18,6 +19,7 @@ class AppState:
     settings: Settings
     registry: TenantRegistry
     key: OctKey
+    study_guard: StudyGuard = field(default_factory=StudyGuard)
 
 
 def app_state(request: Request) -> AppState:

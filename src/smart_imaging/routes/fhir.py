@@ -70,7 +70,7 @@ async def imaging_study_search(request: Request) -> FhirResponse:
                        study_uids=_study_uids(search))
     records = [] if query.study_uids == ("",) else await tenant.source.search(query)
     records = sorted(_filter(records, search), key=lambda r: fis.started(r) or "", reverse=True)
-    return FhirResponse(_bundle(request, tenant, search, records, patient_id, subject))
+    return FhirResponse(_bundle(request, tenant, search, records, patient_id, subject, query.patient_id))
 
 
 async def _patient_context(tenant: Tenant, grant: AccessGrant,
@@ -140,7 +140,7 @@ def _filter(records: list[StudyRecord], search: ImagingStudySearch) -> list[Stud
 
 
 def _bundle(request: Request, tenant: Tenant, search: ImagingStudySearch, records: list[StudyRecord],
-            patient_id: str | None, subject: dict[str, Any]) -> dict[str, Any]:
+            patient_id: str | None, subject: dict[str, Any], mrn: str | None) -> dict[str, Any]:
     key = app_state(request).key
     base = tenant_base(request, tenant)
     total = len(records)
@@ -150,7 +150,7 @@ def _bundle(request: Request, tenant: Tenant, search: ImagingStudySearch, record
     matches, includes = [], []
     for record in page:
         uid = fis.study_uid(record) or ""
-        token = seal(Binding(tenant.key, uid, patient_id, expires), key)
+        token = seal(Binding(tenant.key, uid, patient_id, expires, mrn), key)
         address = f"{base}/wado/{token}"
         endpoint_id = "wado-" + hashlib.sha256(token.encode()).hexdigest()[:32]
         if search.include_endpoint:

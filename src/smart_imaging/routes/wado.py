@@ -44,8 +44,10 @@ async def retrieve(request: Request) -> StreamingResponse:
     if not grant.checks_disabled and (binding.patient_id is None or binding.patient_id != grant.patient_id):
         raise Forbidden("the access token's patient does not match this study")
     check_delay(tenant, "retrieve")
+    if binding.mrn is not None:
+        await app_state(request).study_guard.check(tenant, wado.study_uid, binding.mrn)
     accept = normalize(request.headers.get("accept"), DEFAULT_ACCEPT[wado.resource])
-    wado = dataclasses.replace(wado, accept=accept)
+    wado = dataclasses.replace(wado, accept=accept, patient_id=binding.mrn)
     upstream = await tenant.source.retrieve(wado)
     return StreamingResponse(_guard(upstream.body), media_type=upstream.media_type,
                              headers={k: v for k, v in upstream.headers.items() if k.lower() != "content-type"},

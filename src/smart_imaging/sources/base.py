@@ -28,6 +28,7 @@ class StudyQuery:
     patient_id: str | None
     study_uids: tuple[str, ...] = ()
     include_instances: bool = True
+    include_series: bool = True  # False: study level only (StudyRecord.series may stay empty)
 
 
 @dataclass
@@ -58,6 +59,7 @@ class WadoRequest:
     accept: str | None = None
     params: tuple[tuple[str, str], ...] = ()  # query params passed on (rendered: window, quality...)
     bulkdata_path: str = ""  # resource "bulkdata": the part after .../instances/{uid}/bulk/
+    patient_id: str | None = None  # when set, never answer with instances of another PatientID
     public_base: str = ""  # our WADO-RS base for this binding: BulkDataURIs in metadata point here
 
 

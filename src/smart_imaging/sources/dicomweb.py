@@ -61,6 +61,8 @@ class DicomWebSource:
         studies = await self._qido("/studies", params)
         wanted = set(query.study_uids)
         studies = [s for s in studies if _matches(s, query.patient_id, wanted)]
+        if not query.include_series:
+            return [StudyRecord(study=s) for s in studies]
         include = query.include_instances and self._include_instances
         return list(await asyncio.gather(*(self._study(s, include) for s in studies)))
 

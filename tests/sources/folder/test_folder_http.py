@@ -123,3 +123,24 @@ def _transfer_syntax(files: dict[str, Path], study: str) -> str:
         if ds.StudyInstanceUID == study:
             return str(ds.file_meta.TransferSyntaxUID)
     return ""
+
+
+def test_a_study_holding_another_patients_data_is_refused(imaging_server: Callable[..., str],
+                                                          tmp_path: Path) -> None:
+    """One study UID holding instances of MIX-A and MIX-B: MIX-A finds its part of the study,
+    but retrieving the study is refused, as with the DICOMweb source."""
+    from ...sample_dicom import mixed_study_files
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for n, blob in enumerate(mixed_study_files()):
+        (folder / f"{n}.dcm").write_bytes(blob)
+    base = imaging_server({"m": {"authorization": {"type": "mock", "patient": mock_patient("mix-a", "MIX-A")},
+                                 "images": {"type": "folder", "path": str(folder)}}})
+    bundle = httpx.get(f"{base}/m/fhir/ImagingStudy", params={"patient": "mix-a"}, timeout=30).json()
+    study = bundle["entry"][0]["resource"]
+    assert bundle["total"] == 1 and study["numberOfInstances"] == 1
+    address = study["contained"][0]["address"]
+    response = httpx.get(f"{address}/studies/{study['id']}", headers={"Accept": MULTIPART_DICOM}, timeout=30)
+    assert response.status_code == 403
+    assert "another patient" in response.json()["message"]

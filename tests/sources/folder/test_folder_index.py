@@ -141,3 +141,22 @@ async def test_rescan_interval_picks_up_new_files(folder: Path, tmp_path: Path) 
     ds.StudyInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = "2.25.1"
     ds.save_as(folder / "new.dcm")
     assert len(await src.search(StudyQuery(ARCHIBALD))) == 3
+
+
+async def test_a_study_of_two_patients_shows_as_two_and_retrieval_filters(tmp_path: Path) -> None:
+    """Bad data: one study UID with files of MIX-A and MIX-B."""
+    from smart_imaging.sources.base import WadoRequest
+
+    from ...sample_dicom import mixed_study_files
+
+    root = tmp_path / "mixed"
+    root.mkdir()
+    for n, blob in enumerate(mixed_study_files()):
+        (root / f"{n}.dcm").write_bytes(blob)
+    src = source(root)
+    records = await src.search(StudyQuery(None))
+    assert sorted(value(r.study[tags.PatientID]) for r in records) == ["MIX-A", "MIX-B"]
+    study_uid = str(value(records[0].study[tags.StudyInstanceUID]))
+    only_a = await src.retrieve(WadoRequest(study_uid, resource="metadata", patient_id="MIX-A"))
+    body = b"".join([chunk async for chunk in only_a.body])
+    assert b"MIX-A" in body and b"MIX-B" not in body

@@ -80,13 +80,15 @@ class DimseSource:
             study = ids.to_json(answer, tags.STUDY_FIELDS)
             if ids.matches(study, query):
                 studies.append((study, ids.sop_classes(answer)))
+        for study, classes in studies:
+            self._remember_sop_classes(_uid(study), classes)
+        if not query.include_series:
+            return [StudyRecord(study) for study, _ in studies]
         include = query.include_instances and self.config.includeInstances
         series = await asyncio.gather(*(
             self._in(self._find_pool, self._find_series, _uid(study), include)
             for study, _ in studies
         ))
-        for study, classes in studies:
-            self._remember_sop_classes(_uid(study), classes)
         return [StudyRecord(study, found) for (study, _), found in zip(studies, series, strict=True)]
 
     def _find(self, identifier: Dataset) -> list[Dataset]:

@@ -49,22 +49,28 @@ def search(conn: sqlite3.Connection, query: StudyQuery) -> list[StudyRecord]:
     if query.study_uids:
         sql += f" AND study_uid IN ({', '.join('?' * len(query.study_uids))})"
         args.extend(query.study_uids)
-    groups: dict[str, list[sqlite3.Row]] = {}
+    # One record per (PatientID, study), as DICOMweb archives answer: files of two patients
+    # under one study UID (bad data) show as two studies, never as one patient's.
+    groups: dict[tuple[str, str], list[sqlite3.Row]] = {}
     seen: set[str] = set()
     for row in conn.execute(f"{sql} ORDER BY study_uid, {_ORDER}", args):
         if row["sop_instance_uid"] not in seen:  # copies of one instance count once
             seen.add(row["sop_instance_uid"])
-            groups.setdefault(row["study_uid"], []).append(row)
+            groups.setdefault((row["patient_id"] or "", row["study_uid"]), []).append(row)
     records = [study_record(rows, query.include_instances) for rows in groups.values()]
     return sorted(records, key=_newest_first)
 
 
 def instances(conn: sqlite3.Connection, root: Path, study_uid: str,
               series_uid: str | None = None, sop_instance_uid: str | None = None,
-              ) -> list[IndexedInstance]:
-    """Files of a study, series or instance in series and instance number order."""
+              patient_id: str | None = None) -> list[IndexedInstance]:
+    """Files of a study, series or instance in series and instance number order; with
+    ``patient_id``, only files of that PatientID (a study never yields another patient's files)."""
     sql = "SELECT * FROM files WHERE study_uid = ?"
     args = [study_uid]
+    if patient_id is not None:
+        sql += " AND patient_id = ?"
+        args.append(patient_id)
     if series_uid is not None:
         sql += " AND series_uid = ?"
         args.append(series_uid)

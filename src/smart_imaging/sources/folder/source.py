@@ -60,7 +60,8 @@ class FolderSource:
 
     async def _instances(self, request: WadoRequest) -> list[query.IndexedInstance]:
         return await self._with_index(lambda conn: query.instances(
-            conn, self.root, request.study_uid, request.series_uid, request.instance_uid))
+            conn, self.root, request.study_uid, request.series_uid, request.instance_uid,
+            request.patient_id))
 
     async def _ready(self) -> None:
         interval = self.config.rescanSeconds
