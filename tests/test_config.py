@@ -15,9 +15,10 @@ from smart_imaging.tenants.config import BasicAuthentication, DicomWebImages, Sm
 from smart_imaging.tenants.loader import decode_dynamic, encode_dynamic, load_file, parse_config
 from smart_imaging.tenants.registry import load_dir
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference-configs"
-if not REFERENCE.is_dir():  # CI clones the repo with shared/ beside it
-    REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference-configs"
+# A copy of the reference server's tenant files (shared/reference-configs) travels with the tests;
+# when shared/ sits beside the checkout, the copy must still equal it.
+REFERENCE = Path(__file__).resolve().parent / "reference-configs"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference-configs"
 
 
 def test_every_reference_config_loads_unchanged() -> None:
@@ -30,6 +31,13 @@ def test_every_reference_config_loads_unchanged() -> None:
     assert configs["meditech-sandbox"].authorization.scope is None  # type: ignore[union-attr]
     assert configs["open-dimse"].images.type == "dicom-dimse"
     assert configs["delayed"].images.delay and configs["delayed"].images.delay.lookupUntil == 4833623642
+
+
+def test_reference_copy_matches_shared() -> None:
+    if not SHARED.is_dir():
+        return  # a checkout without shared/ beside it: the copy is all there is
+    for path in SHARED.glob("*.json"):
+        assert (REFERENCE / path.name).read_bytes() == path.read_bytes(), path.name
 
 
 def test_check_config_on_reference_configs(capsys: pytest.CaptureFixture[str]) -> None:
