@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
+from smart_imaging.auth import build_authorizer
 from smart_imaging.cli import check_config
 from smart_imaging.errors import ConfigError
 from smart_imaging.tenants.config import BasicAuthentication, DicomWebImages, SmartAuthorization
@@ -102,3 +104,40 @@ def test_cli_entry_point_runs(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "smart_imaging.cli", "check-config", str(tmp_path)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "x.json: authorization: Field required" in result.stdout
+
+
+def test_readme_authorization_examples_are_valid() -> None:
+    """Every example in README's "An example config for each type" block loads."""
+    import re
+
+    from joserfc.jwk import ECKey
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("An example config for each type", 1)[1].split("</details>", 1)[0]
+    examples = [json.loads(line) for line in _json_objects(re.sub(r"^\s*//.*$", "", block, flags=re.M))]
+    jwk = json.dumps(ECKey.generate_key("P-384", parameters={"alg": "ES384"}).as_dict(private=True))
+    env = {"IMAGING_JWK": jwk, "EPIC_JWK": jwk, "MEDITECH_SECRET": "s"}
+    images = {"type": "dicom-web", "endpoint": "http://pacs/dicom-web"}
+    configs = [parse_config({"authorization": e, "images": images}, env=env) for e in examples]
+    assert {c.authorization.type for c in configs} == {
+        "mock", "smart-on-fhir", "smart-on-fhir-jwt", "smart-on-fhir-with-epic-bugfixes",
+        "smart-on-fhir-with-meditech-bugfixes"}
+    http = httpx.AsyncClient()
+    for config in configs:
+        build_authorizer(config.authorization, http)  # each builds (keys, secrets) without I/O
+        assert json.loads(jwk)["d"] not in repr(config)
+
+
+def _json_objects(text: str) -> list[str]:
+    """Top-level {...} objects in text, by brace depth."""
+    found, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "{":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                found.append(text[start:i + 1].replace("\n", " "))
+    return found

@@ -6,6 +6,7 @@ comments, and unknown keys are kept (and reported as warnings by ``check-config`
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -34,8 +35,19 @@ class ClientConfig(_Model):
 
     client_id: str
     jwk: dict[str, Any] | None = None
-    jwkPrivate: dict[str, Any] | None = None
+    jwkPrivate: dict[str, Any] | None = Field(default=None, repr=False)
     client_secret: SecretStr | None = None
+
+    @field_validator("jwk", "jwkPrivate", mode="before")
+    @classmethod
+    def _jwk_text(cls, value: Any) -> Any:
+        """A JWK may also be given as its JSON text, e.g. ``{"$env": "IMAGING_JWK"}``."""
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError("must be a JWK object or its JSON text") from None
+        return value
 
 
 class MockAuthorization(_Model):
