@@ -8,6 +8,7 @@ patient is chosen by the authorizer (vendors differ) and checked last. Errors fo
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -73,7 +74,8 @@ def _check_audience(aud: object, policy: TokenPolicy) -> None:
 
 
 def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite JSON number: ``NaN`` (which Python's json accepts) compares false with every time."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def patient_claim(claims: Mapping[str, Any]) -> str | None:

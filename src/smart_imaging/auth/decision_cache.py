@@ -45,7 +45,7 @@ class TtlCache(Generic[V]):
         return entry[1]
 
     def put(self, key: str, value: V, ttl: float) -> None:
-        if ttl <= 0:
+        if not ttl > 0:  # also NaN, which would never expire
             self._entries.pop(key, None)
             return
         self._entries[key] = (self._clock() + ttl, value)
