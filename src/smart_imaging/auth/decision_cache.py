@@ -70,13 +70,21 @@ class SingleFlight(Generic[V]):
         self._running: dict[str, asyncio.Future[V]] = {}
 
     async def run(self, key: str, compute: Callable[[], Awaitable[V]]) -> V:
-        running = self._running.get(key)
-        if running is not None:
-            return await asyncio.shield(running)
+        while (running := self._running.get(key)) is not None:
+            try:
+                return await asyncio.shield(running)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not running.cancelled() or (task is not None and task.cancelling()):
+                    raise  # this caller was cancelled, not the leader
+                # the leader's caller went away: compute again (perhaps as the new leader)
         future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         self._running[key] = future
         try:
             result = await compute()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: no "never retrieved" warning without waiters
