@@ -20,7 +20,7 @@ from .binding import key_from_secret
 from .errors import ConfigError, SmartImagingError
 from .fhir.outcome import operation_outcome
 from .http_client import create_client
-from .observability import AccessLogMiddleware, Metrics
+from .observability import AccessLogMiddleware, Metrics, redact_path
 from .routes import fhir, wado
 from .routes.context import AppState
 from .settings import Settings
@@ -128,5 +128,5 @@ async def http_error_response(request: Request, exc: Exception) -> Response:
 
 
 async def unexpected_error_response(request: Request, exc: Exception) -> Response:
-    log.error("unexpected error on %s", request.url.path.split("/wado/")[0], exc_info=exc)
+    log.error("unexpected error on %s", redact_path(request.url.path), exc_info=exc)
     return render_error(request, 500, "exception", "server_error", "internal error")
