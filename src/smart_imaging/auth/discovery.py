@@ -57,7 +57,11 @@ def parse_smart_configuration(document: Mapping[str, Any]) -> SmartEndpoints:
 def _is_http_url(value: object) -> bool:
     if not isinstance(value, str):
         return False
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not 0-65535
+    except ValueError:
+        return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 

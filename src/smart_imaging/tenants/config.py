@@ -231,4 +231,8 @@ def _require_http_url(value: str | None) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an absolute http(s) URL")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a port that is not 0-65535
+    except ValueError:
+        raise ValueError("must be an absolute http(s) URL with a valid port") from None
     return value
