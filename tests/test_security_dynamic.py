@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from smart_imaging.app import create_app, web_routes
 from smart_imaging.auth.discovery import parse_smart_configuration
 from smart_imaging.errors import ConfigError, UpstreamError
+from smart_imaging.settings import Settings
 from smart_imaging.tenants.loader import encode_dynamic, parse_config
+
+from .conftest import TEST_KEY
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
 
 
 def _mock_dicomweb(endpoint: str) -> dict[str, Any]:
@@ -33,6 +45,21 @@ def test_config_file_with_a_bad_port_fails_validation() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(_mock_dicomweb("http://pacs.example:70000/dicom-web"))
     assert caught.value.problems[0][0] == "images.endpoint"
+
+
+@pytest.mark.parametrize("text", ["[" * 600 + "]" * 600, '{"a":' * 600 + "1" + "}" * 600,
+                                  "[" * 5000 + "]" * 5000])
+def test_deeply_nested_config_is_400(serve: Callable[[Any], str], text: str) -> None:
+    base = serve(create_app(Settings(key=TEST_KEY, dynamic_tenants=True, dynamic_upstream_allow=("*",)),
+                            tenants={}, extra_routes=web_routes()))
+    encoded = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    response = httpx.get(f"{base}/dyn/{encoded}/fhir/ImagingStudy")
+    assert response.status_code == 400, response.text
+    validate = httpx.post(f"{base}/api/validate-config", content=text.encode())
+    assert validate.status_code == 200 and validate.json()["valid"] is False
+    with pytest.raises(ConfigError):
+        parse_config({"authorization": {"type": "mock"}, "images": {"type": "folder", "path": "/x"},
+                      "deep": _nested(600)})
 
 
 @pytest.mark.parametrize("url", ["http://ehr.example:abc/token", "http://ehr.example:99999/token"])

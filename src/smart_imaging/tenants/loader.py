@@ -16,6 +16,7 @@ from ..errors import ConfigError
 from .config import TenantConfig
 
 ENV_KEY = "$env"
+MAX_DEPTH = 32  # real configs nest 4 or 5 levels; deeper input would exhaust the stack
 
 
 def resolve_env(data: Any, env: Mapping[str, str], path: str = "") -> Any:
@@ -33,6 +34,19 @@ def resolve_env(data: Any, env: Mapping[str, str], path: str = "") -> Any:
     return data
 
 
+def check_depth(data: Any) -> None:
+    """Refuse JSON nested deeper than ``MAX_DEPTH`` (checked without recursion)."""
+    pending = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise ConfigError("config is nested too deeply",
+                                  [("(root)", f"more than {MAX_DEPTH} levels of nesting")])
+            children = value.values() if isinstance(value, dict) else value
+            pending.extend((child, depth + 1) for child in children)
+
+
 def contains_env(data: Any) -> bool:
     if isinstance(data, dict):
         return ENV_KEY in data or any(contains_env(v) for v in data.values())
@@ -45,6 +59,7 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> TenantConfi
     """Validate a decoded JSON config. Raises ConfigError listing (field, problem) pairs."""
     if not isinstance(data, dict):
         raise ConfigError("config must be a JSON object", [("(root)", "must be a JSON object")])
+    check_depth(data)
     resolved = resolve_env(data, os.environ if env is None else env)
     try:
         return TenantConfig.model_validate(resolved)
@@ -69,10 +84,12 @@ def decode_dynamic(encoded: str) -> Any:
         raise ConfigError("dynamic config too large", [("(url)", "more than 32 KiB")])
     try:
         raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        return json.loads(raw.decode("utf-8"))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        data = json.loads(raw.decode("utf-8"))
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise ConfigError("dynamic config is not base64url-encoded JSON",
                           [("(url)", "expected base64url(JSON)")]) from None
+    check_depth(data)
+    return data
 
 
 def encode_dynamic(config: Mapping[str, Any]) -> str:

@@ -20,7 +20,7 @@ from ..auth import Authorizer, build_authorizer
 from ..errors import BadRequest, ConfigError, NotFound
 from ..sources import ImageSource, build_source
 from .config import FolderImages, TenantConfig
-from .loader import contains_env, decode_dynamic, load_file, parse_config
+from .loader import check_depth, contains_env, decode_dynamic, load_file, parse_config
 
 log = logging.getLogger("smart_imaging.tenants")
 TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -103,6 +103,7 @@ class TenantRegistry:
 
     def validate_dynamic(self, data: object) -> TenantConfig:
         """Check a dynamic config: no ``$env``, no local folders, only allowed upstream hosts."""
+        check_depth(data)
         if contains_env(data):
             raise ConfigError("dynamic configs cannot read environment variables",
                               [("(config)", "$env is only allowed in config files")])
