@@ -67,3 +67,15 @@ def test_discovered_endpoint_with_a_bad_port_is_an_upstream_error(url: str) -> N
     """httpx raises InvalidURL (not an HTTPError) on such URLs: it became a 500."""
     with pytest.raises(UpstreamError):
         parse_smart_configuration({"token_endpoint": url})
+
+
+def test_dynamic_dimse_config_cannot_name_a_local_cache_dir(imaging_server: Callable[..., str]) -> None:
+    """Like ``folder``, a local path: the server would create and fill (and rmtree) directories
+    wherever the URL's author says."""
+    base = imaging_server({}, dynamic_tenants=True, dynamic_upstream_allow=("*",))
+    config = {"authorization": {"type": "mock", "disableAuthzChecks": True},
+              "images": {"type": "dicom-dimse", "endpoint": "dimse://127.0.0.1:11112",
+                         "lookup": "all-studies-on-server", "cacheDir": "/tmp/anywhere"}}
+    response = httpx.get(f"{base}/dyn/{encode_dynamic(config)}/fhir/ImagingStudy")
+    assert response.status_code == 400
+    assert "cacheDir" in response.text

@@ -19,7 +19,7 @@ import httpx
 from ..auth import Authorizer, build_authorizer
 from ..errors import BadRequest, ConfigError, NotFound
 from ..sources import ImageSource, build_source
-from .config import FolderImages, TenantConfig
+from .config import DimseImages, FolderImages, TenantConfig
 from .loader import check_depth, contains_env, decode_dynamic, load_file, parse_config
 
 log = logging.getLogger("smart_imaging.tenants")
@@ -111,6 +111,9 @@ class TenantRegistry:
         if isinstance(config.images, FolderImages):
             raise ConfigError("dynamic configs cannot serve local folders",
                               [("images.type", "folder is only allowed in config files")])
+        if isinstance(config.images, DimseImages) and config.images.cacheDir:
+            raise ConfigError("dynamic configs cannot name local directories",
+                              [("images.cacheDir", "cacheDir is only allowed in config files")])
         denied = [u for u in config.upstream_urls() if not self._allowed(u)]
         if denied:
             raise BadRequest("dynamic config names an upstream host that is not allowed: "
