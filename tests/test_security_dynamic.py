@@ -8,6 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
+from joserfc.jwk import ECKey
+from starlette.applications import Starlette
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from smart_imaging.app import create_app, web_routes
 from smart_imaging.auth.discovery import parse_smart_configuration
@@ -79,3 +84,35 @@ def test_dynamic_dimse_config_cannot_name_a_local_cache_dir(imaging_server: Call
     response = httpx.get(f"{base}/dyn/{encode_dynamic(config)}/fhir/ImagingStudy")
     assert response.status_code == 400
     assert "cacheDir" in response.text
+
+
+def test_dynamic_tenant_never_contacts_a_discovered_host_outside_the_allow_list(
+        serve: Callable[[Any], str], imaging_server: Callable[..., str]) -> None:
+    """The allowed EHR's smart-configuration names token and introspection endpoints on
+    another host: a /dyn/ tenant must not follow them there (SSRF around the allow list)."""
+    hits: list[str] = []
+
+    async def record(request: StarletteRequest) -> JSONResponse:
+        hits.append(request.url.path)
+        return JSONResponse({"access_token": "t", "token_type": "Bearer", "active": True})
+
+    elsewhere = serve(Starlette(routes=[Route("/{path:path}", record, methods=["GET", "POST"])]))
+
+    async def smart_configuration(request: StarletteRequest) -> JSONResponse:
+        return JSONResponse({"token_endpoint": f"{elsewhere}/token",
+                             "introspection_endpoint": f"{elsewhere}/introspect",
+                             "jwks_uri": f"{elsewhere}/jwks"})
+
+    ehr = serve(Starlette(routes=[Route("/fhir/.well-known/smart-configuration", smart_configuration)]))
+    base = imaging_server({}, dynamic_tenants=True, dynamic_upstream_allow=(ehr.removeprefix("http://"),))
+    key = ECKey.generate_key("P-384", private=True).as_dict(private=True)
+    token = base64.urlsafe_b64encode(b'{"alg":"ES384","kid":"k1"}').decode().rstrip("=") + ".e30.AAAA"
+    for kind in ("smart-on-fhir", "smart-on-fhir-jwt"):
+        config = {"authorization": {"type": kind, "fhirBaseUrl": f"{ehr}/fhir",
+                                    "client": {"client_id": "imaging", "jwkPrivate": key}},
+                  "images": _mock_dicomweb(f"{ehr}/dicom-web")["images"]}
+        response = httpx.get(f"{base}/dyn/{encode_dynamic(config)}/fhir/ImagingStudy",
+                             params={"patient": "p1"}, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 502, response.text
+        assert "not allowed" in response.json()["issue"][0]["diagnostics"]
+    assert hits == []

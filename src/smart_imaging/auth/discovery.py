@@ -77,8 +77,10 @@ class Discovery:
         timeout: float,
         ttl: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
+        url_allowed: Callable[[str], bool] | None = None,
     ) -> None:
         self.url = fhir_base_url.rstrip("/") + WELL_KNOWN
+        self._url_allowed = url_allowed  # dynamic tenants: discovered endpoints must pass it too
         self._http = http
         self._overrides = overrides
         self._timeout = timeout
@@ -97,13 +99,25 @@ class Discovery:
         async with self._lock:
             if self._cached is None or self._clock() - self._fetched_at > self._ttl:
                 document = await self._fetch()
-                self._cached = parse_smart_configuration(document)
+                found = parse_smart_configuration(document)
+                self._check_allowed(found)
+                self._cached = found
                 self._document = document
                 self._fetched_at = self._clock()
             endpoints = self._cached.overlaid_by(self._overrides)
             if not all(getattr(endpoints, name) for name in needed):
                 self._cached = None  # incomplete for this use: ask again next time
             return endpoints
+
+    def _check_allowed(self, found: SmartEndpoints) -> None:
+        if self._url_allowed is None:
+            return
+        refused = [name for name in ("token_endpoint", "introspection_endpoint", "jwks_uri")
+                   if getattr(found, name) and not getattr(self._overrides, name)
+                   and not self._url_allowed(getattr(found, name))]
+        if refused:
+            raise UpstreamError("EHR smart-configuration names a host that is not allowed for "
+                                f"dynamic tenants ({', '.join(refused)})")
 
     async def document(self) -> dict[str, Any]:
         """The EHR's smart-configuration document with the config's overrides applied."""

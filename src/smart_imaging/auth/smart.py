@@ -45,6 +45,7 @@ class SmartAuthorizer:
         http: httpx.AsyncClient,
         *,
         clock: Callable[[], float] = time.time,
+        url_allowed: Callable[[str], bool] | None = None,
     ) -> None:
         self.config = config
         self._http = http
@@ -52,7 +53,7 @@ class SmartAuthorizer:
         self._timeout = config.timeout
         self.discovery = Discovery(config.fhirBaseUrl, http, timeout=config.timeout, overrides=SmartEndpoints(
             token_endpoint=config.tokenEndpoint, introspection_endpoint=config.introspectionEndpoint,
-            jwks_uri=config.jwksUri, issuer=config.issuer))
+            jwks_uri=config.jwksUri, issuer=config.issuer), url_allowed=url_allowed)
         self.backend = self._make_backend()
         self._validate_introspection_auth()
         self._decisions: DecisionCache[AccessGrant] = DecisionCache(MAX_DECISIONS)
@@ -193,8 +194,9 @@ class JwtAuthorizer(SmartAuthorizer):
     """
 
     def __init__(self, config: SmartAuthorization, http: httpx.AsyncClient, *,
-                 clock: Callable[[], float] = time.time) -> None:
-        super().__init__(config, http, clock=clock)
+                 clock: Callable[[], float] = time.time,
+                 url_allowed: Callable[[str], bool] | None = None) -> None:
+        super().__init__(config, http, clock=clock, url_allowed=url_allowed)
         self.jwks = JwksCache(self.discovery, http, timeout=config.timeout)
 
     def policy(self, endpoints_issuer: str | None) -> TokenPolicy:
@@ -212,8 +214,10 @@ class JwtAuthorizer(SmartAuthorizer):
         return verify_signature(token, keys), endpoints.issuer
 
 
-def build_smart_authorizer(config: SmartAuthorization, http: httpx.AsyncClient) -> Authorizer:
-    """The authorizer for a SMART ``authorization`` section. No network I/O."""
+def build_smart_authorizer(config: SmartAuthorization, http: httpx.AsyncClient,
+                           url_allowed: Callable[[str], bool] | None = None) -> Authorizer:
+    """The authorizer for a SMART ``authorization`` section. No network I/O. ``url_allowed``
+    (dynamic tenants) must accept every endpoint discovery finds."""
     from .vendors import EpicAuthorizer, MeditechAuthorizer
 
     classes: dict[str, type[SmartAuthorizer]] = {
@@ -223,7 +227,7 @@ def build_smart_authorizer(config: SmartAuthorization, http: httpx.AsyncClient) 
         "smart-on-fhir-with-epic-bugfixes": EpicAuthorizer,
         "smart-on-fhir-with-meditech-bugfixes": MeditechAuthorizer,
     }
-    return classes[config.type](config, http)
+    return classes[config.type](config, http, url_allowed=url_allowed)
 
 
 def _str(value: object) -> str | None:

@@ -94,7 +94,7 @@ class TenantRegistry:
             self._dynamic.move_to_end(digest)
             return tenant
         config = self.validate_dynamic(decode_dynamic(encoded))
-        tenant = self._build("dyn:" + digest[:32], f"dyn/{encoded}", config)
+        tenant = self._build("dyn:" + digest[:32], f"dyn/{encoded}", config, dynamic=True)
         self._dynamic[digest] = tenant
         if len(self._dynamic) > self._max_dynamic:
             _, old = self._dynamic.popitem(last=False)
@@ -126,9 +126,10 @@ class TenantRegistry:
         port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 0)
         return any(a == host or a == f"{host}:{port}" or a == "*" for a in self._allow)
 
-    def _build(self, key: str, path: str, config: TenantConfig) -> Tenant:
+    def _build(self, key: str, path: str, config: TenantConfig, dynamic: bool = False) -> Tenant:
+        allowed = self._allowed if dynamic else None
         return Tenant(key=key, path=path, config=config,
-                      authorizer=build_authorizer(config.authorization, self._http),
+                      authorizer=build_authorizer(config.authorization, self._http, allowed),
                       source=build_source(config.images, self._http))
 
     def _retire(self, tenant: Tenant) -> None:
