@@ -48,8 +48,9 @@ class FolderSource:
     async def retrieve(self, request: WadoRequest) -> WadoResponse:
         await self._ready()
         found = await self._instances(request)
-        if not found or not await anyio.to_thread.run_sync(_all_exist, found):
-            await self.start()  # files moved or deleted since the last scan
+        if found and not await anyio.to_thread.run_sync(_all_exist, found):
+            await self.start()  # files moved or deleted since the last scan (never on a miss:
+            # random UIDs must not make every request walk the whole folder)
             found = await self._instances(request)
         if not found:
             raise NotFound(_what(request) + " not found")
