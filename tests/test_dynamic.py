@@ -79,3 +79,16 @@ def test_malformed_dynamic_configs_are_400(imaging_server: Callable[..., str]) -
         response = httpx.get(f"{base}/dyn/{encoded}/fhir/ImagingStudy")
         assert response.status_code == 400, encoded
         assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_allow_list_entries_match_hosts_ports_and_ipv6() -> None:
+    from smart_imaging.tenants.registry import TenantRegistry
+
+    registry = TenantRegistry({}, httpx.AsyncClient(), dynamic=True,
+                              allow=("[::1]", "pacs.example.org:8042", "Archive.Example"))
+    assert registry._allowed("http://[::1]:8042/dicom-web")
+    assert registry._allowed("http://pacs.example.org:8042/dicom-web")
+    assert not registry._allowed("http://pacs.example.org:8043/dicom-web")
+    assert registry._allowed("https://archive.example/dicom-web")
+    assert not registry._allowed("https://archive.example.evil/dicom-web")
+    assert not registry._allowed("http://127.0.0.1/dicom-web")

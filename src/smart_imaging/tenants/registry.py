@@ -64,7 +64,7 @@ class TenantRegistry:
         self._http = http
         self._static = {name: self._build(name, name, cfg) for name, cfg in configs.items()}
         self._dynamic_on = dynamic
-        self._allow = tuple(a.lower() for a in allow)
+        self._allow = tuple(a.lower().replace("[", "").replace("]", "") for a in allow)  # [::1] -> ::1
         self._dynamic: OrderedDict[str, Tenant] = OrderedDict()
         self._max_dynamic = max_dynamic
         self._retired: list[Tenant] = []

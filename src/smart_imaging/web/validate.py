@@ -22,9 +22,11 @@ MAX_BODY = 32_768
 
 
 async def validate_config(request: Request) -> JSONResponse:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        return _answer(request, None, [("(body)", f"more than {MAX_BODY} bytes")])
+    body = b""
+    async for chunk in request.stream():  # stop reading at the limit
+        body += chunk
+        if len(body) > MAX_BODY:
+            return _answer(request, None, [("(body)", f"more than {MAX_BODY} bytes")])
     try:
         data = json.loads(body.decode("utf-8") or "null")
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
