@@ -114,8 +114,7 @@ def sent_by_orthanc(orthanc: Orthanc, study: str) -> dict[str, bytes]:
     received: dict[str, bytes] = {}
 
     def on_store(event: Any) -> int:
-        received[event.request.AffectedSOPInstanceUID.rstrip("\x00 ")] = \
-            event.encoded_dataset(include_meta=False)
+        received[event.request.AffectedSOPInstanceUID.rstrip("\x00 ")] = raw_dataset(event)
         return 0x0000
 
     ae = AE(ae_title=orthanc.peer_aet)
@@ -133,6 +132,18 @@ def sent_by_orthanc(orthanc: Orthanc, study: str) -> dict[str, bytes]:
     assoc.release()
     assert statuses[-1] == 0x0000
     return received
+
+
+def raw_dataset(event: Any) -> bytes:
+    """The data set bytes of a C-STORE event, whether pynetdicom kept them in memory or (once
+    a DimseSource switched the process to chunked receive) spooled them to a file."""
+    path = event.dataset_path
+    if path is None:
+        return bytes(event.encoded_dataset(include_meta=False))
+    event.request._dataset_file.close()
+    data = path.read_bytes()
+    path.unlink()
+    return data[dataset_offset(data):]
 
 
 def assert_same_instance(received: bytes, sent: bytes, stored: bytes) -> bool:

@@ -7,6 +7,7 @@ import asyncio
 import io
 import queue
 import threading
+import zlib
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -14,7 +15,9 @@ from typing import Any, cast
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import CTImageStorage, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+from pynetdicom.dsutils import create_file_meta
 
 from smart_imaging.errors import UpstreamError
 from smart_imaging.sources.base import StudyQuery
@@ -23,6 +26,7 @@ from smart_imaging.sources.dimse.cache import TransferCache
 from smart_imaging.sources.dimse.part10 import (
     InstanceFile,
     InstanceKeys,
+    SpooledDataSet,
     dataset_offset,
     read_keys,
     write_instance,
@@ -31,7 +35,10 @@ from smart_imaging.sources.dimse.scu import (
     MAX_CONTEXTS,
     TRANSFER_SYNTAXES,
     Cancel,
+    discard_spools,
     storage_contexts,
+    store_event,
+    track_spool,
 )
 from smart_imaging.sources.dimse.transfer import State, Transfer, TransferKey
 
@@ -88,6 +95,102 @@ def test_received_data_sets_are_written_unchanged(tmp_path: Path) -> None:
     assert again.file_meta.SourceApplicationEntityTitle == "ARCHIVE"
     assert again == ds
     assert not list(tmp_path.glob(".*.part"))
+
+
+def spool(directory: Path, ds: Dataset, dataset: bytes, syntax: str) -> Path:
+    """A temporary file as pynetdicom writes it with STORE_RECV_CHUNKED_DATASET."""
+    path = directory / f"spool-{len(list(directory.iterdir()))}.dcm"
+    with open(path, "wb") as fp:
+        fp.write(b"\x00" * 128 + b"DICM")
+        write_file_meta_info(fp, create_file_meta(sop_class_uid=ds.SOPClassUID,  # type: ignore[arg-type]
+                                                  sop_instance_uid=ds.SOPInstanceUID,
+                                                  transfer_syntax=syntax))
+        fp.write(dataset)
+    return path
+
+
+@pytest.mark.parametrize("deflated", [False, True])
+def test_spooled_data_sets_are_copied_unchanged(tmp_path: Path, deflated: bool) -> None:
+    ds = synthetic_study("spooled", 1)[0]
+    ds.add_new(0x00090010, "LO", "SMART TEST")
+    ds.add_new(0x00091001, "OB", bytes(range(256)) * 2048)  # 512 KiB before the keys
+    original = to_bytes(ds)
+    dataset = original[dataset_offset(original):]
+    syntax = ExplicitVRLittleEndian
+    if deflated:
+        syntax = DeflatedExplicitVRLittleEndian
+        packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+        dataset = packer.compress(dataset) + packer.flush()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    spooled = SpooledDataSet.of_part10(spool(tmp_path / "in", ds, dataset, syntax))
+    keys = read_keys(spooled, ds.SOPClassUID, ds.SOPInstanceUID, syntax)
+    assert (keys.study_uid, keys.series_uid) == (ds.StudyInstanceUID, ds.SeriesInstanceUID)
+    written = write_instance(tmp_path / "out", keys, spooled, "ARCHIVE")
+    data = written.path.read_bytes()
+    assert data[dataset_offset(data):] == dataset and written.size == len(data)
+    again = pydicom.dcmread(written.path)
+    assert again.file_meta.TransferSyntaxUID == syntax
+    assert again.file_meta.SourceApplicationEntityTitle == "ARCHIVE"
+    assert again.PixelData == ds.PixelData
+
+
+def store_request(path: Path, ds: Dataset) -> SimpleNamespace:
+    return SimpleNamespace(_dataset_path=path, _dataset_file=open(path, "ab"),
+                           AffectedSOPClassUID=ds.SOPClassUID,
+                           AffectedSOPInstanceUID=ds.SOPInstanceUID)
+
+
+@pytest.mark.parametrize("outcome", ["stored", "refused", "unreadable", "raises"])
+def test_store_event_deletes_the_spooled_file_whatever_happens(tmp_path: Path, outcome: str) -> None:
+    ds = synthetic_study("spool-event", 1)[0]
+    original = to_bytes(ds)
+    dataset = original[dataset_offset(original):] if outcome != "unreadable" else b"\xff" * 7
+    path = spool(tmp_path, ds, dataset, ExplicitVRLittleEndian)
+    assoc = object()
+    track_spool(SimpleNamespace(assoc=assoc, message=SimpleNamespace(_data_set_path=path)))
+    got: list[Any] = []
+
+    def receive(keys: InstanceKeys, data: Any) -> int:
+        got.append(data.path.read_bytes()[data.offset:])
+        if outcome == "raises":
+            raise OSError("disk full")
+        return 0xA702 if outcome == "refused" else 0x0000
+
+    event = SimpleNamespace(request=store_request(path, ds), assoc=assoc,
+                            context=SimpleNamespace(transfer_syntax=ExplicitVRLittleEndian))
+    if outcome == "raises":
+        with pytest.raises(OSError):
+            store_event(event, receive)
+    else:
+        status = store_event(event, receive)
+        assert status == {"stored": 0x0000, "refused": 0xA702, "unreadable": 0xC000}[outcome]
+    assert got == ([] if outcome == "unreadable" else [dataset])
+    assert not path.exists() and event.request._dataset_file.closed
+
+
+class FakeAssociation:
+    """Hashable, like pynetdicom's: what ``discard_spools`` reads of it."""
+
+    def __init__(self, receiving: object) -> None:
+        self.dimse = SimpleNamespace(message=receiving)
+
+
+def test_spooled_files_never_handled_go_when_the_association_ends(tmp_path: Path) -> None:
+    ds = synthetic_study("spool-end", 1)[0]
+    queued = spool(tmp_path, ds, b"queued", ExplicitVRLittleEndian)
+    partial = spool(tmp_path, ds, b"cut off", ExplicitVRLittleEndian)
+    writer = open(partial, "ab")  # noqa: SIM115 - held open, as pynetdicom does while receiving
+    assoc = FakeAssociation(SimpleNamespace(_data_set_file=writer))
+    track_spool(SimpleNamespace(assoc=assoc, message=SimpleNamespace(_data_set_path=queued)))
+    other = FakeAssociation(None)
+    kept = spool(tmp_path, ds, b"other association", ExplicitVRLittleEndian)
+    track_spool(SimpleNamespace(assoc=other, message=SimpleNamespace(_data_set_path=kept)))
+    discard_spools(assoc)
+    assert not queued.exists() and not partial.exists() and writer.closed
+    assert kept.exists()
+    discard_spools(other)
+    assert not kept.exists()
 
 
 def test_presentation_contexts_fit_the_limit() -> None:

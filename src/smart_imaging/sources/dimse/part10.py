@@ -4,18 +4,25 @@ The data set bytes are kept exactly as the archive sent them, in the transfer sy
 presentation context they came on. The File Meta Information (PS3.10 7.1) never travels over
 DIMSE, so it is written anew: SOP class, instance, transfer syntax, our implementation UID and
 the archive's AE title as Source Application Entity Title.
+
+A data set arrives either spooled (pynetdicom wrote it to a temporary Part-10 file as the
+P-DATA came in, see ``scu.receive_to_files``) or in memory. A spooled one is never loaded:
+its keys are parsed from the start of the data set and its bytes are copied in chunks, so
+memory stays flat however large the instance.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import shutil
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from pydicom.dataset import FileMetaDataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_file_meta_info
 from pydicom.tag import BaseTag
@@ -24,6 +31,10 @@ from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 IMPLEMENTATION_CLASS_UID = "2.25.76832107822871796303627184213257020413"  # UUID-derived (PS3.5 B.2)
 IMPLEMENTATION_VERSION_NAME = "SMART_IMAGING_1"
 _LAST_KEY = 0x00200013  # stop parsing after Instance Number: every key we need lies before it
+_KEY_TAGS = [BaseTag(0x0020000D), BaseTag(0x0020000E)]  # Study, Series Instance UID
+COPY_CHUNK = 1 << 20
+_INFLATE_FIRST = 1 << 16  # a deflated data set is inflated this far, then doubling ...
+_INFLATE_MAX = 64 << 20  # ... until its keys are found, but never further
 
 
 @dataclass(frozen=True)
@@ -38,19 +49,43 @@ class InstanceKeys:
 
 
 @dataclass(frozen=True)
+class SpooledDataSet:
+    """A received data set in a file: from byte ``offset`` of ``path`` to its end."""
+
+    path: Path
+    offset: int
+
+    @classmethod
+    def of_part10(cls, path: Path) -> SpooledDataSet:
+        """The data set of a Part-10 file (preamble, prefix and file meta skipped)."""
+        with open(path, "rb") as fp:
+            return cls(path, dataset_offset(fp.read(144)))
+
+
+#: A received data set, as sent: encoded bytes, or where they lie on disk.
+EncodedDataSet = bytes | SpooledDataSet
+
+
+@dataclass(frozen=True)
 class InstanceFile:
     keys: InstanceKeys
     path: Path
     size: int
 
 
-def read_keys(dataset: bytes, sop_class_uid: str, sop_instance_uid: str,
+def read_keys(dataset: EncodedDataSet, sop_class_uid: str, sop_instance_uid: str,
               transfer_syntax: str) -> InstanceKeys:
-    """Parse just the study and series UIDs from an encoded data set. Raises ValueError."""
+    """Parse just the study and series UIDs from an encoded data set. Raises ValueError.
+
+    Reads the data set only up to its keys (values of other elements are skipped, not loaded).
+    """
     syntax = UID(transfer_syntax)
-    raw = zlib.decompress(dataset, -15) if syntax == DeflatedExplicitVRLittleEndian else dataset
-    ds = read_dataset(io.BytesIO(raw), syntax.is_implicit_VR, syntax.is_little_endian,
-                      stop_when=_after_keys)
+    if isinstance(dataset, SpooledDataSet):
+        with open(dataset.path, "rb") as fp:
+            fp.seek(dataset.offset)
+            ds = _read_keys(fp, syntax)
+    else:
+        ds = _read_keys(io.BytesIO(dataset), syntax)
     study = _clean(ds.get("StudyInstanceUID"))
     series = _clean(ds.get("SeriesInstanceUID"))
     if not study or not series:
@@ -59,17 +94,78 @@ def read_keys(dataset: bytes, sop_class_uid: str, sop_instance_uid: str,
                         _clean(transfer_syntax))
 
 
-def write_instance(directory: Path, keys: InstanceKeys, dataset: bytes,
+def _read_keys(fp: BinaryIO, syntax: UID) -> Dataset:
+    if syntax != DeflatedExplicitVRLittleEndian:
+        return read_dataset(fp, syntax.is_implicit_VR, syntax.is_little_endian,
+                            stop_when=_after_keys, specific_tags=list(_KEY_TAGS))
+    # Inflate a prefix and parse it; a parse counts only if it reached an element after the
+    # keys (so no key was cut short) or the data set's end. Otherwise inflate twice as much.
+    inflated = bytearray()
+    want = _INFLATE_FIRST
+    chunks = _inflate(fp)
+    stopped: list[bool] = []
+
+    def stop(tag: BaseTag, vr: str | None, length: int) -> bool:
+        if _after_keys(tag, vr, length):
+            stopped.append(True)
+        return bool(stopped)
+
+    while True:
+        ended = True
+        for chunk in chunks:
+            inflated += chunk
+            if len(inflated) >= want:
+                ended = False
+                break
+        stopped.clear()
+        try:
+            ds = read_dataset(io.BytesIO(bytes(inflated)), False, True, stop_when=stop)
+        except Exception:
+            if ended:
+                raise
+        else:
+            if stopped or ended:
+                return ds
+        if want >= _INFLATE_MAX:
+            raise ValueError("no Study and Series Instance UID in the first "
+                             f"{_INFLATE_MAX >> 20} MiB of a deflated data set")
+        want *= 2
+
+
+def _inflate(fp: BinaryIO) -> Iterator[bytes]:
+    """A raw deflate stream inflated in bounded pieces (PS3.5 A.5)."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    while not inflater.eof:
+        data = inflater.unconsumed_tail or fp.read(COPY_CHUNK)
+        if not data:
+            return
+        if out := inflater.decompress(data, COPY_CHUNK):
+            yield out
+
+
+def write_instance(directory: Path, keys: InstanceKeys, dataset: EncodedDataSet,
                    source_ae: str) -> InstanceFile:
-    """Write preamble, new file meta and the untouched data set; the file appears atomically."""
+    """Write preamble, new file meta and the untouched data set; the file appears atomically.
+
+    A spooled data set is copied in ``COPY_CHUNK`` pieces, never held whole.
+    """
     final = directory / f"{keys.sop_instance_uid}.dcm"
     partial = directory / f".{keys.sop_instance_uid}.part"
-    with open(partial, "wb") as fp:
-        fp.write(b"\x00" * 128 + b"DICM")
-        write_file_meta_info(fp, file_meta(keys, source_ae), enforce_standard=True)  # type: ignore[arg-type]
-        fp.write(dataset)
-        size = fp.tell()
-    os.replace(partial, final)
+    try:
+        with open(partial, "wb") as fp:
+            fp.write(b"\x00" * 128 + b"DICM")
+            write_file_meta_info(fp, file_meta(keys, source_ae), enforce_standard=True)  # type: ignore[arg-type]
+            if isinstance(dataset, SpooledDataSet):
+                with open(dataset.path, "rb") as source:
+                    source.seek(dataset.offset)
+                    shutil.copyfileobj(source, fp, COPY_CHUNK)
+            else:
+                fp.write(dataset)
+            size = fp.tell()
+        os.replace(partial, final)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return InstanceFile(keys, final, size)
 
 
@@ -87,8 +183,8 @@ def file_meta(keys: InstanceKeys, source_ae: str) -> FileMetaDataset:
 
 def dataset_offset(data: bytes) -> int:
     """Where the data set starts in Part-10 bytes (after preamble, prefix and group 0002)."""
-    if data[128:132] != b"DICM":
-        raise ValueError("not a DICOM Part-10 file")
+    if data[128:132] != b"DICM" or data[132:138] != b"\x02\x00\x00\x00UL":
+        raise ValueError("not a DICOM Part-10 file starting with its group length")
     group_length = int.from_bytes(data[140:144], "little")  # (0002,0000) UL, explicit VR LE
     return 144 + group_length
 

@@ -7,12 +7,15 @@ complete only on Success with no failed or warning sub-operations (PS3.4 C.4.2.1
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -32,7 +35,7 @@ from pydicom.uid import (
     JPEGLSNearLossless,
     RLELossless,
 )
-from pynetdicom import AE, build_role, evt
+from pynetdicom import AE, _config, build_role, evt
 from pynetdicom.association import Association
 from pynetdicom.presentation import StoragePresentationContexts
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
@@ -46,7 +49,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 
 from ...errors import NotFound, UpstreamError
-from .part10 import InstanceKeys, read_keys
+from .part10 import EncodedDataSet, InstanceKeys, SpooledDataSet, read_keys
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,21 @@ REFUSED_OUT_OF_RESOURCES = 0xA702
 CANNOT_UNDERSTAND = 0xC000
 
 #: Receives one C-STORE data set (already in its transfer syntax) and returns a DIMSE status.
-Receiver = Callable[[InstanceKeys, bytes], int]
+#: A spooled data set's file is deleted once the receiver returns.
+Receiver = Callable[[InstanceKeys, EncodedDataSet], int]
+
+
+def receive_to_files() -> None:
+    """Have pynetdicom write every received C-STORE data set to a temporary file as it arrives.
+
+    pynetdicom otherwise collects the P-DATA of a data set in memory, so one large instance
+    (a whole-slide image, a long multi-frame) made memory jump by its size.
+    ``STORE_RECV_CHUNKED_DATASET`` is process-wide; the only C-STORE receivers in this process
+    are ours (``store_event`` for C-GET and the C-MOVE storage SCP), and they handle both
+    modes. The temporary files go to the system temporary directory (``TMPDIR``); each is
+    deleted once handled, or when its association ends (see ``discard_spools``).
+    """
+    _config.STORE_RECV_CHUNKED_DATASET = True
 
 
 @dataclass(frozen=True)
@@ -231,24 +248,31 @@ def retrieve(peer: Peer, method: Literal["c-get", "c-move"], identifier: Dataset
         for sop_class, syntaxes in storage_contexts(sop_classes, MAX_CONTEXTS - 1):
             ae.add_requested_context(sop_class, list(syntaxes))
         roles = [build_role(c, scp_role=True) for c in dict.fromkeys(sop_classes or _DEFAULT)]
-        handlers = [(evt.EVT_C_STORE, lambda event: store_event(event, receive))]
+        handlers = [(evt.EVT_C_STORE, lambda event: store_event(event, receive)),
+                    (evt.EVT_DIMSE_RECV, track_spool)]
     else:
         ae.add_requested_context(MOVE_MODEL)
-    with _associate(ae, peer, ext_neg=roles, evt_handlers=handlers) as assoc:
-        cancel.bind(assoc)
-        if method == "c-get":
-            responses = assoc.send_c_get(identifier, GET_MODEL, msg_id=message_id)
-        else:
-            responses = assoc.send_c_move(identifier, move_destination, MOVE_MODEL,
-                                          msg_id=message_id)
-        last: Dataset | None = None
-        for status, _ in responses:
-            if cancel.requested:
-                raise UpstreamError("retrieval cancelled")
-            code = _status(status, peer, method.upper())
-            last = status
-            if code not in PENDING:
-                break
+    established: list[Association] = []
+    last: Dataset | None = None
+    try:
+        with _associate(ae, peer, ext_neg=roles, evt_handlers=handlers) as assoc:
+            established.append(assoc)
+            cancel.bind(assoc)
+            if method == "c-get":
+                responses = assoc.send_c_get(identifier, GET_MODEL, msg_id=message_id)
+            else:
+                responses = assoc.send_c_move(identifier, move_destination, MOVE_MODEL,
+                                              msg_id=message_id)
+            for status, _ in responses:
+                if cancel.requested:
+                    raise UpstreamError("retrieval cancelled")
+                code = _status(status, peer, method.upper())
+                last = status
+                if code not in PENDING:
+                    break
+    finally:
+        for assoc in established:  # released or killed by now: its DUL thread has stopped
+            discard_spools(assoc)
     return _outcome(last, peer, method)
 
 
@@ -299,12 +323,102 @@ def storage_contexts(sop_classes: Sequence[str], limit: int) -> list[tuple[str, 
 
 
 def store_event(event: Any, receive: Receiver) -> int:
-    """EVT_C_STORE handler: pass the encoded data set on without decoding it."""
+    """EVT_C_STORE handler: pass the encoded data set on without decoding it.
+
+    With ``receive_to_files`` the data set is pynetdicom's temporary Part-10 file, handed on
+    as a ``SpooledDataSet`` (never loaded) and deleted here whatever the outcome; otherwise
+    it is the bytes pynetdicom collected in memory.
+    """
+    request = event.request
+    spooled = _spool_path(request)
     try:
-        dataset = event.encoded_dataset(include_meta=False)
-        keys = read_keys(dataset, event.request.AffectedSOPClassUID,
-                         event.request.AffectedSOPInstanceUID, event.context.transfer_syntax)
+        dataset: EncodedDataSet
+        if spooled is not None:
+            _close_spool(request)  # pynetdicom leaves it open for writing on C-GET
+            dataset = SpooledDataSet.of_part10(spooled)
+        else:
+            dataset = event.encoded_dataset(include_meta=False)
+        keys = read_keys(dataset, request.AffectedSOPClassUID,
+                         request.AffectedSOPInstanceUID, event.context.transfer_syntax)
     except Exception as exc:  # noqa: BLE001 - an unreadable data set fails this sub-operation only
         log.warning("could not read a received data set: %s", exc)
         return CANNOT_UNDERSTAND
-    return receive(keys, dataset)
+    else:
+        return receive(keys, dataset)
+    finally:
+        if spooled is not None:
+            _SPOOLS.remove(event.assoc, spooled)
+            _unlink(spooled)
+
+
+# ---------------------------------------------------------------- temporary files
+
+
+class _SpoolRegistry:
+    """pynetdicom's temporary files of received data sets, by association, until handled.
+
+    pynetdicom deletes a spooled file only after a storage SCP's handler ran, never on C-GET,
+    and not for data sets that were received but never handled (an abort or cancel while they
+    waited in the DIMSE queue, a C-STORE on a context it refuses). ``track_spool`` notes every
+    completed one; ``discard_spools`` deletes what is left when the association ends, and the
+    data set being received at that moment.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._paths: dict[Any, set[Path]] = {}
+
+    def add(self, assoc: Any, path: Path) -> None:
+        with self._lock:
+            self._paths.setdefault(assoc, set()).add(path)
+
+    def remove(self, assoc: Any, path: Path) -> None:
+        with self._lock:
+            self._paths.get(assoc, set()).discard(path)
+
+    def pop(self, assoc: Any) -> set[Path]:
+        with self._lock:
+            return self._paths.pop(assoc, set())
+
+
+_SPOOLS = _SpoolRegistry()
+
+
+def track_spool(event: Any) -> None:
+    """EVT_DIMSE_RECV handler (DUL thread, before the message is queued)."""
+    path = getattr(event.message, "_data_set_path", None)
+    if isinstance(path, Path):
+        _SPOOLS.add(event.assoc, path)
+
+
+def discard_spools(assoc: Any) -> None:
+    """Delete the spooled files of an association that has ended (or whose DUL has stopped)."""
+    paths = _SPOOLS.pop(assoc)
+    receiving = getattr(getattr(assoc, "dimse", None), "message", None)
+    partial = getattr(receiving, "_data_set_file", None)
+    if partial is not None:  # a data set cut off by the end of the association
+        with contextlib.suppress(OSError):
+            partial.close()
+        paths.add(Path(partial.name))
+    for path in paths:
+        _unlink(path)
+
+
+def _spool_path(request: Any) -> Path | None:
+    path = getattr(request, "_dataset_path", None)
+    return path if isinstance(path, Path) else None
+
+
+def _close_spool(request: Any) -> None:
+    spool = getattr(request, "_dataset_file", None)
+    if spool is not None:
+        spool.close()
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("could not delete a received data set's temporary file: %s", exc)

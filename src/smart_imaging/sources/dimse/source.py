@@ -46,6 +46,7 @@ class DimseSource:
 
     def __init__(self, config: DimseImages, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
+        scu.receive_to_files()  # received instances go to disk as they arrive: flat memory
         self.peer = scu.Peer.from_endpoint(config.endpoint, config.calledAe, config.ae,
                                            config.timeout)
         self._find_pool = ThreadPoolExecutor(config.seriesConcurrency, "dimse-find")

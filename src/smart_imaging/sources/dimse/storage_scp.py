@@ -17,8 +17,16 @@ from pynetdicom import AE, evt
 from pynetdicom.presentation import AllStoragePresentationContexts
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from .part10 import InstanceKeys
-from .scu import REFUSED_OUT_OF_RESOURCES, SUCCESS, TRANSFER_SYNTAXES, Receiver, store_event
+from .part10 import EncodedDataSet, InstanceKeys
+from .scu import (
+    REFUSED_OUT_OF_RESOURCES,
+    SUCCESS,
+    TRANSFER_SYNTAXES,
+    Receiver,
+    discard_spools,
+    store_event,
+    track_spool,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +60,8 @@ class StorageScp:
         ae.add_supported_context(Verification)
         server = ae.start_server(
             (host, port), block=False,
-            evt_handlers=[(evt.EVT_C_STORE, self._on_store)],
+            evt_handlers=[(evt.EVT_C_STORE, self._on_store), (evt.EVT_DIMSE_RECV, track_spool),
+                          (evt.EVT_CONN_CLOSE, self._on_close)],
         )
         assert server is not None  # block=False returns the running server
         self._server = server
@@ -67,12 +76,19 @@ class StorageScp:
                 self._routes.remove(route)
 
     def close(self) -> None:
+        associations = list(self._server.active_associations)
         self._server.shutdown()
+        for assoc in associations:
+            discard_spools(assoc)
 
     def _on_store(self, event: Any) -> int:
         return store_event(event, self._dispatch)
 
-    def _dispatch(self, keys: InstanceKeys, dataset: bytes) -> int:
+    def _on_close(self, event: Any) -> None:
+        """The archive's connection closed (DUL thread): delete what it sent but was not handled."""
+        discard_spools(event.assoc)
+
+    def _dispatch(self, keys: InstanceKeys, dataset: EncodedDataSet) -> int:
         with self._lock:
             routes = [r for r in self._routes if r.wants(keys)]
         statuses = [route.receive(keys, dataset) for route in routes]

@@ -19,7 +19,7 @@ from enum import Enum
 from pathlib import Path
 
 from ...errors import SmartImagingError, Unavailable
-from .part10 import InstanceFile, InstanceKeys, write_instance
+from .part10 import EncodedDataSet, InstanceFile, InstanceKeys, write_instance
 from .scu import CANNOT_UNDERSTAND, REFUSED_OUT_OF_RESOURCES, SUCCESS, Cancel
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class Transfer:
 
     # ------------------------------------------------------------ worker-thread side
 
-    def receive(self, keys: InstanceKeys, dataset: bytes) -> int:
+    def receive(self, keys: InstanceKeys, dataset: EncodedDataSet) -> int:
         """Store one instance (called in a pynetdicom thread) and announce it to the loop."""
         if self.cancel.requested or not self.key.wants(keys):
             return REFUSED_OUT_OF_RESOURCES

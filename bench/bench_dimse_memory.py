@@ -1,0 +1,143 @@
+"""Peak RSS growth of `smart-imaging serve` while it retrieves ONE large instance (a 16-bit
+multi-frame, 262 MB by default) from Orthanc over DIMSE (dicom-dimse tenant) and streams it.
+
+    .venv/bin/python bench/bench_dimse_memory.py [--frames 500] [--retrieval c-get|c-move]
+        [--src DIR ...]
+
+Each ``--src`` is a source tree to run the server from (PYTHONPATH), e.g. a ``git worktree``
+of an older commit, to compare before/after on the same Orthanc; default: this tree's src.
+Starts its own Orthanc and servers on free loopback ports and stops them at the end. The
+server's RSS is sampled every 20 ms (psutil) from just before the request until the response
+has been read (the first, "cold" request runs the DIMSE transfer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, MultiFrameGrayscaleWordSecondaryCaptureImageStorage
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.orthanc import Orthanc, free_port
+from tests.sample_dicom import deterministic_uid, to_bytes
+
+MRN = "BENCH-LARGE"
+ACCEPT = 'multipart/related; type="application/dicom"'
+
+
+def large_instance(frames: int, size: int) -> bytes:
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = MultiFrameGrayscaleWordSecondaryCaptureImageStorage
+    ds.SOPInstanceUID = deterministic_uid("bench-large", "instance")
+    ds.StudyInstanceUID = deterministic_uid("bench-large", "study")
+    ds.SeriesInstanceUID = deterministic_uid("bench-large", "series")
+    ds.PatientID, ds.PatientName, ds.Modality = MRN, "Bench^Large", "OT"
+    ds.StudyDate, ds.SeriesNumber, ds.InstanceNumber = "20240101", 1, 1
+    ds.NumberOfFrames, ds.Rows, ds.Columns = frames, size, size
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    pixels = np.arange(frames * size * size, dtype=np.uint32)
+    ds.PixelData = ((pixels * 2654435761) >> 16).astype("<u2").tobytes()
+    return to_bytes(ds)
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.baseline = self.peak = self.process.memory_info().rss
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.02)
+
+
+def measure(src: Path, orthanc: Orthanc, retrieval: str) -> tuple[float, float, float, int]:
+    """(baseline MiB, peak growth MiB, seconds, bytes received) for one cold retrieval."""
+    config_dir = Path(tempfile.mkdtemp(prefix="bench-dimse-memory-"))
+    (config_dir / "bench.json").write_text(json.dumps({
+        "authorization": {"type": "mock", "patient": {
+            "resourceType": "Patient", "id": "bench", "identifier": [{"system": "urn:bench",
+                                                                      "value": MRN}]}},
+        "images": {"type": "dicom-dimse", "endpoint": f"dimse://127.0.0.1:{orthanc.dicom_port}",
+                   "ae": orthanc.peer_aet, "calledAe": orthanc.aet, "retrieval": retrieval,
+                   "storePort": orthanc.peer_port, "cacheDir": str(config_dir / "cache"),
+                   "firstResultTimeout": 300, "timeout": 120}}))
+    port = free_port()
+    env = {**os.environ, "SMART_IMAGING_KEY": "bench", "PYTHONPATH": str(src)}
+    server = subprocess.Popen([sys.executable, "-m", "smart_imaging.cli", "serve", "--config-dir",
+                               str(config_dir), "--port", str(port), "--log-level", "warning"],
+                              env=env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        bundle = httpx.get(f"{base}/bench/fhir/ImagingStudy", params={"patient": "bench"},
+                           timeout=120).json()
+        resource = bundle["entry"][0]["resource"]
+        url = f"{resource['contained'][0]['address']}/studies/{resource['id']}"
+        time.sleep(0.5)  # let the search settle before the baseline
+        sampler = RssSampler(server.pid)
+        sampler.start()
+        started = time.perf_counter()
+        received = 0
+        with httpx.stream("GET", url, headers={"Accept": ACCEPT}, timeout=600) as response:
+            response.raise_for_status()
+            for chunk in response.iter_raw(1 << 20):
+                received += len(chunk)
+        seconds = time.perf_counter() - started
+        sampler.stop.set()
+        sampler.join()
+        return sampler.baseline / 2**20, (sampler.peak - sampler.baseline) / 2**20, seconds, received
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--frames", type=int, default=500)
+    parser.add_argument("--size", type=int, default=512, help="rows = columns, 16-bit pixels")
+    parser.add_argument("--retrieval", choices=["c-get", "c-move"], default="c-get")
+    parser.add_argument("--src", type=Path, action="append",
+                        help="source tree(s) to run the server from (default: this tree's src)")
+    args = parser.parse_args()
+    orthanc = Orthanc().start()
+    try:
+        blob = large_instance(args.frames, args.size)
+        size = len(blob)
+        orthanc.upload_bytes([blob])
+        del blob
+        print(f"one instance of {args.frames} frames {args.size}x{args.size} 16-bit, "
+              f"{size / 1e6:.0f} MB, {args.retrieval} via `smart-imaging serve` from Orthanc on loopback")
+        print(f"{'server source':40} {'baseline MiB':>12} {'peak growth MiB':>16} {'s':>6} {'MB':>6}")
+        for src in args.src or [ROOT / "src"]:
+            baseline, growth, seconds, received = measure(src.resolve(), orthanc, args.retrieval)
+            print(f"{src!s:40} {baseline:12.0f} {growth:16.1f} {seconds:6.1f} {received / 1e6:6.0f}")
+    finally:
+        orthanc.stop()
+
+
+if __name__ == "__main__":
+    main()
