@@ -15,23 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
-import psutil
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MultiFrameGrayscaleWordSecondaryCaptureImageStorage
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.orthanc import Orthanc, free_port
+from bench._common import RssSampler, start_server
+from tests.orthanc import Orthanc
 from tests.sample_dicom import deterministic_uid, to_bytes
 
 MRN = "BENCH-LARGE"
@@ -56,19 +53,6 @@ def large_instance(frames: int, size: int) -> bytes:
     return to_bytes(ds)
 
 
-class RssSampler(threading.Thread):
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.process = psutil.Process(pid)
-        self.baseline = self.peak = self.process.memory_info().rss
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(0.02)
-
-
 def measure(src: Path, orthanc: Orthanc, retrieval: str) -> tuple[float, float, float, int]:
     """(baseline MiB, peak growth MiB, seconds, bytes received) for one cold retrieval."""
     config_dir = Path(tempfile.mkdtemp(prefix="bench-dimse-memory-"))
@@ -80,19 +64,8 @@ def measure(src: Path, orthanc: Orthanc, retrieval: str) -> tuple[float, float, 
                    "ae": orthanc.peer_aet, "calledAe": orthanc.aet, "retrieval": retrieval,
                    "storePort": orthanc.peer_port, "cacheDir": str(config_dir / "cache"),
                    "firstResultTimeout": 300, "timeout": 120}}))
-    port = free_port()
-    env = {**os.environ, "SMART_IMAGING_KEY": "bench", "PYTHONPATH": str(src)}
-    server = subprocess.Popen([sys.executable, "-m", "smart_imaging.cli", "serve", "--config-dir",
-                               str(config_dir), "--port", str(port), "--log-level", "warning"],
-                              env=env)
+    server, base = start_server(config_dir, {"PYTHONPATH": str(src)})
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
         bundle = httpx.get(f"{base}/bench/fhir/ImagingStudy", params={"patient": "bench"},
                            timeout=120).json()
         resource = bundle["entry"][0]["resource"]

@@ -9,13 +9,11 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -28,7 +26,8 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.orthanc import Orthanc, free_port
+from bench._common import RssSampler, start_server
+from tests.orthanc import Orthanc
 
 ACCEPT = 'multipart/related; type="application/dicom"'
 
@@ -100,19 +99,6 @@ def fetch(url: str, auth: tuple[str, str] | None = None, rate: str | None = None
     return received, first, time.perf_counter() - started
 
 
-class RssSampler(threading.Thread):
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.process = psutil.Process(pid)
-        self.peak = self.process.memory_info().rss
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(0.02)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--instances", type=int, default=160)
@@ -134,17 +120,7 @@ def main() -> None:
             "images": {"type": "dicom-web", "endpoint": orthanc.dicomweb_url, "lookup": "all-studies-on-server",
                        "authentication": {"type": "http-basic", "username": orthanc.username,
                                           "password": orthanc.password}}}))
-        port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "smart_imaging.cli", "serve", "--config-dir",
-                                   str(config_dir), "--port", str(port), "--log-level", "warning"],
-                                  env={**os.environ, "SMART_IMAGING_KEY": "bench"})
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        server, base = start_server(config_dir)
         bundle = httpx.get(f"{base}/bench/fhir/ImagingStudy", timeout=60).json()
         address = bundle["entry"][0]["resource"]["contained"][0]["address"]
         direct_url = f"{orthanc.dicomweb_url}/studies/{study}"
@@ -152,7 +128,7 @@ def main() -> None:
         fetch(direct_url, orthanc.auth)  # warm Orthanc's caches
         cpu_before = psutil.Process(server.pid).cpu_times()
         sampler = RssSampler(server.pid)
-        baseline = sampler.peak
+        baseline = sampler.baseline
         sampler.start()
         direct, proxied = [], []
         for _ in range(args.rounds):
