@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from smart_imaging.dicom import multipart
-from smart_imaging.dicom.accept import normalize
 from smart_imaging.dicom.datetime import fhir_datetime
+from smart_imaging.dicom.media import normalize
 from smart_imaging.dicom.uid import is_valid_uid
 from smart_imaging.errors import BadRequest, NotFound
 from smart_imaging.routes.wado_path import parse_wado_path

@@ -57,10 +57,10 @@ def test_mrns_that_cannot_match_are_never_sent() -> None:
 def test_answers_are_filtered_to_the_exact_mrn_and_study_uids() -> None:
     study = {"00100020": {"vr": "LO", "Value": ["7765X033"]},
              "0020000D": {"vr": "UI", "Value": ["1.2.3"]}}
-    assert not ids.matches(study, StudyQuery("7765?033"))
-    assert ids.matches(study, StudyQuery("7765X033 "))
-    assert not ids.matches(study, StudyQuery(None, ("1.2.4",)))
-    assert ids.matches(study, StudyQuery(None, ("1.2.3",)))
+    assert not StudyQuery("7765?033").matches(study)
+    assert StudyQuery("7765X033 ").matches(study)
+    assert not StudyQuery(None, ("1.2.4",)).matches(study)
+    assert StudyQuery(None, ("1.2.3",)).matches(study)
 
 
 def test_padding_of_odd_length_values_is_stripped() -> None:

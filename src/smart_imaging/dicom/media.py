@@ -2,11 +2,14 @@
 
 ``parse_accept`` reads an Accept value leniently into media ranges; the ``multipart/related``
 wrapper is unwrapped so callers see the part type (``application/dicom``, ``image/jpeg``...)
-with its ``transfer-syntax`` parameter.
+with its ``transfer-syntax`` parameter. ``normalize`` cleans an Accept value to forward to an
+archive: clients send ``type=application/dicom`` quoted or not, some archives accept only one
+form, so the quoted form (valid per RFC 7231 everywhere) goes out.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
@@ -119,3 +122,33 @@ def split_unquoted(text: str, sep: str) -> list[str]:
             current.append(ch)
     out.append("".join(current))
     return [p for p in (s.strip() for s in out) if p]
+
+MAX_ACCEPT = 2048
+_TOKEN = re.compile(r"^[A-Za-z0-9!#$&^_.+\-*/]+$")
+
+
+def normalize(accept: str | None, default: str) -> str:
+    """Return a cleaned Accept value, quoting parameter values; ``default`` when absent."""
+    if not accept or not accept.strip():
+        return default
+    if len(accept) > MAX_ACCEPT:
+        return default
+    ranges = [_normalize_range(r) for r in split_unquoted(accept, ",")]
+    kept = [r for r in ranges if r]
+    return ", ".join(kept) if kept else default
+
+
+def _normalize_range(text: str) -> str | None:
+    pieces = [p.strip() for p in split_unquoted(text, ";")]
+    media = pieces[0].lower() if pieces else ""
+    if not _TOKEN.match(media) or "/" not in media:
+        return None
+    params: list[str] = []
+    for raw in pieces[1:]:
+        name, sep, value = raw.partition("=")
+        name = name.strip().lower()
+        value = value.strip().strip('"')
+        if not sep or not _TOKEN.match(name) or '"' in value or "\\" in value:
+            continue
+        params.append(f"{name}={value}" if name == "q" else f'{name}="{value}"')
+    return "; ".join([media, *params])

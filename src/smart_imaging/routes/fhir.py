@@ -66,9 +66,10 @@ async def imaging_study_search(request: Request) -> FhirResponse:
     grant = await authorize(request, tenant, search.patients[0] if search.patients else None)
     check_delay(tenant, "lookup")
     patient_id, mrn, subject = await _patient_context(tenant, grant, search)
+    uids = _study_uids(search)
     query = StudyQuery(patient_id=mrn if tenant.config.images.lookup == "studies-by-mrn" else None,
-                       study_uids=_study_uids(search))
-    records = [] if query.study_uids == ("",) else await tenant.source.search(query)
+                       study_uids=uids or ())
+    records = [] if uids is None else await tenant.source.search(query)
     records = sorted(_filter(records, search), key=lambda r: fis.started(r) or "", reverse=True)
     return FhirResponse(_bundle(request, tenant, search, records, patient_id, subject, query.patient_id))
 
@@ -117,13 +118,15 @@ def _subject(tenant: Tenant, patient_id: str | None) -> dict[str, Any]:
     return {"reference": f"{base}Patient/{patient_id}"}
 
 
-def _study_uids(search: ImagingStudySearch) -> tuple[str, ...]:
+def _study_uids(search: ImagingStudySearch) -> tuple[str, ...] | None:
+    """The UIDs every ``identifier`` parameter allows (AND of ORs); () for no restriction,
+    None when the parameters exclude each other and nothing can match."""
     if not search.study_uids:
         return ()
     wanted = set(search.study_uids[0])
     for group in search.study_uids[1:]:
         wanted &= set(group)
-    return tuple(sorted(wanted)) or ("",)
+    return tuple(sorted(wanted)) or None
 
 
 def _filter(records: list[StudyRecord], search: ImagingStudySearch) -> list[StudyRecord]:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from ..binding import open_binding
-from ..dicom.accept import normalize
+from ..dicom.media import normalize
 from ..errors import Forbidden
 from .context import app_state, authorize, tenant_base, tenant_of
 from .delay import check_delay

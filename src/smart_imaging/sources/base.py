@@ -14,6 +14,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from ..dicom import json_model as dj
+from ..dicom import tags
+
 DicomJson = dict[str, Any]
 
 
@@ -29,6 +32,16 @@ class StudyQuery:
     study_uids: tuple[str, ...] = ()
     include_instances: bool = True
     include_series: bool = True  # False: study level only (StudyRecord.series may stay empty)
+
+    def matches(self, study: DicomJson) -> bool:
+        """Exact matching of an archive's study-level answer: archives widen wildcards in
+        PatientID (QIDO-RS, C-FIND) or ignore keys, so every source filters with this."""
+        uid = dj.text(study, tags.StudyInstanceUID)
+        if uid is None:
+            return False
+        if self.patient_id is not None and dj.text(study, tags.PatientID) != self.patient_id.strip("\x00 "):
+            return False
+        return not self.study_uids or uid in self.study_uids
 
 
 @dataclass

@@ -58,9 +58,7 @@ class DicomWebSource:
             params.append(("PatientID", query.patient_id))
         if query.study_uids:
             params.append(("StudyInstanceUID", ",".join(query.study_uids)))
-        studies = await self._qido("/studies", params)
-        wanted = set(query.study_uids)
-        studies = [s for s in studies if _matches(s, query.patient_id, wanted)]
+        studies = [s for s in await self._qido("/studies", params) if query.matches(s)]
         if not query.include_series:
             return [StudyRecord(study=s) for s in studies]
         include = query.include_instances and self._include_instances
@@ -88,7 +86,7 @@ class DicomWebSource:
 
     async def _qido(self, path: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
         # "*" and "?" stay unescaped: archives differ in decoding %2A, and a literal wildcard
-        # gives the same superset everywhere, which _matches() then narrows to exact values.
+        # gives the same superset everywhere, which StudyQuery.matches() then narrows to exact values.
         query = urlencode(params, quote_via=quote, safe="*?")
         request = self._http.build_request(
             "GET", f"{self._base}{path}?{query}", timeout=self._timeout,
@@ -159,12 +157,6 @@ class DicomWebSource:
 
     async def aclose(self) -> None:
         return None
-
-
-def _matches(study: dict[str, Any], patient_id: str | None, wanted: set[str]) -> bool:
-    if patient_id is not None and dj.text(study, tags.PatientID) != patient_id.strip():
-        return False
-    return not wanted or dj.text(study, tags.StudyInstanceUID) in wanted
 
 
 def _status_error(status: int) -> SmartImagingError:

@@ -18,7 +18,7 @@ from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
 from ...dicom import tags
-from ...dicom.json_model import DicomJson, text
+from ...dicom.json_model import DicomJson
 from ..base import StudyQuery
 
 SOPClassesInStudy = "00080062"
@@ -84,15 +84,6 @@ def to_json(identifier: Dataset, fields: Iterable[str]) -> DicomJson:
         if key.upper() in wanted:
             out[key.upper()] = _clean_element(element)
     return out
-
-
-def matches(study: DicomJson, query: StudyQuery) -> bool:
-    """Exact matching of the answers (the archive may widen wildcards or ignore keys)."""
-    if query.patient_id is not None and text(study, tags.PatientID) != clean(query.patient_id):
-        return False
-    if query.study_uids and text(study, tags.StudyInstanceUID) not in query.study_uids:
-        return False
-    return text(study, tags.StudyInstanceUID) is not None
 
 
 def sop_classes(identifier: Dataset) -> list[str]:

@@ -79,7 +79,7 @@ class DimseSource:
         studies: list[tuple[dict[str, Any], list[str]]] = []
         for answer in answers:
             study = ids.to_json(answer, tags.STUDY_FIELDS)
-            if ids.matches(study, query):
+            if query.matches(study):
                 studies.append((study, ids.sop_classes(answer)))
         for study, classes in studies:
             self._remember_sop_classes(_uid(study), classes)
