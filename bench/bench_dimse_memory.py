@@ -21,36 +21,19 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, MultiFrameGrayscaleWordSecondaryCaptureImageStorage
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench._common import RssSampler, start_server
 from tests.orthanc import Orthanc
-from tests.sample_dicom import deterministic_uid, to_bytes
+from tests.sample_dicom import large_multiframe
 
 MRN = "BENCH-LARGE"
 ACCEPT = 'multipart/related; type="application/dicom"'
 
 
 def large_instance(frames: int, size: int) -> bytes:
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID = MultiFrameGrayscaleWordSecondaryCaptureImageStorage
-    ds.SOPInstanceUID = deterministic_uid("bench-large", "instance")
-    ds.StudyInstanceUID = deterministic_uid("bench-large", "study")
-    ds.SeriesInstanceUID = deterministic_uid("bench-large", "series")
-    ds.PatientID, ds.PatientName, ds.Modality = MRN, "Bench^Large", "OT"
-    ds.StudyDate, ds.SeriesNumber, ds.InstanceNumber = "20240101", 1, 1
-    ds.NumberOfFrames, ds.Rows, ds.Columns = frames, size, size
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-    pixels = np.arange(frames * size * size, dtype=np.uint32)
-    ds.PixelData = ((pixels * 2654435761) >> 16).astype("<u2").tobytes()
-    return to_bytes(ds)
+    return large_multiframe("bench-large", MRN, "Bench^Large", frames, size)
 
 
 def measure(src: Path, orthanc: Orthanc, retrieval: str) -> tuple[float, float, float, int]:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from .processes import stop_process
+
 ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 
@@ -115,12 +117,7 @@ class Orthanc:
                 client.post(f"{self.http_url}/instances", content=blob).raise_for_status()
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            stop_process(self.process)
         if not os.environ.get("KEEP_ORTHANC"):
             shutil.rmtree(self.dir, ignore_errors=True)

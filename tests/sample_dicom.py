@@ -7,8 +7,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pydicom
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, MultiFrameGrayscaleWordSecondaryCaptureImageStorage
 
 DICOMDIR_TESTS = Path(pydicom.__file__).parent / "data" / "test_files" / "dicomdirtests"
 PATIENT_DIRS = ("77654033", "98892001", "98892003")  # patients 77654033 and 98890234
@@ -31,6 +33,26 @@ def restamped(path: Path, patient_id: str, tag: str) -> bytes:
     ds.SeriesInstanceUID = deterministic_uid(tag, "series", ds.SeriesInstanceUID)
     ds.SOPInstanceUID = deterministic_uid(tag, "instance", ds.SOPInstanceUID)
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    return to_bytes(ds)
+
+
+def large_multiframe(tag: str, patient_id: str, name: str, frames: int, size: int) -> bytes:
+    """A 16-bit multi-frame Part-10 file of frames x size x size pixels, no two frames alike;
+    UIDs are ``deterministic_uid(tag, "study" | "series" | "instance")``."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = MultiFrameGrayscaleWordSecondaryCaptureImageStorage
+    ds.SOPInstanceUID = deterministic_uid(tag, "instance")
+    ds.StudyInstanceUID = deterministic_uid(tag, "study")
+    ds.SeriesInstanceUID = deterministic_uid(tag, "series")
+    ds.PatientID, ds.PatientName, ds.Modality = patient_id, name, "OT"
+    ds.StudyDate, ds.SeriesNumber, ds.InstanceNumber = "20240101", 1, 1
+    ds.NumberOfFrames, ds.Rows, ds.Columns = frames, size, size
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    pixels = np.arange(frames * size * size, dtype=np.uint32)
+    ds.PixelData = ((pixels * 2654435761) >> 16).astype("<u2").tobytes()
     return to_bytes(ds)
 
 

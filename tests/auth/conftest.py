@@ -6,9 +6,10 @@ import copy
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import oidc_server
 import pytest
 import uvicorn
@@ -116,3 +117,10 @@ def smart_config(oidc: OidcServer, ehr: EhrState, backend_keys: dict[str, dict[s
         config.update(overrides)
         return config
     return make
+
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client

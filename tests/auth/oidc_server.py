@@ -21,6 +21,8 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
+from tests.processes import stop_process
+
 HERE = Path(__file__).parent / "oidc"
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / "oidc-provider"
 REDIRECT_URI = "http://127.0.0.1/callback"
@@ -116,9 +118,4 @@ def start(config: dict[str, Any], workdir: Path) -> OidcServer:
 
 
 def stop(server: OidcServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+    stop_process(server.process, timeout=5)

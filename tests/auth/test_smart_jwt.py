@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
+from authorizers import build
 from conftest import ThreadServer
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -17,20 +16,9 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from smart_imaging.auth import build_authorizer, jwt_tokens
+from smart_imaging.auth import jwt_tokens
 from smart_imaging.auth.base import AuthRequest
 from smart_imaging.errors import InsufficientScope, Unauthorized
-from smart_imaging.tenants.config import SmartAuthorization
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-def build(config: dict[str, Any], http: httpx.AsyncClient) -> Any:
-    return build_authorizer(SmartAuthorization.model_validate(config), http)
 
 
 async def test_oidc_provider_jwt_access_token(oidc: OidcServer, ehr: EhrState, smart_config, http) -> None:

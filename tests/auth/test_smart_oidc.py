@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from authorizers import build
 from oidc_server import OidcServer, free_port
 from smart_ehr import EhrState
 
-from smart_imaging.auth import build_authorizer
 from smart_imaging.auth.base import AccessGrant, AuthRequest
 from smart_imaging.errors import (
     Forbidden,
@@ -22,16 +21,6 @@ from smart_imaging.errors import (
     UpstreamError,
 )
 from smart_imaging.tenants.config import SmartAuthorization
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-def build(config: dict[str, Any], http: httpx.AsyncClient) -> Any:
-    return build_authorizer(SmartAuthorization.model_validate(config), http)
 
 
 async def authorize(authorizer: Any, token: str | None, patient: str | None = None) -> AccessGrant:

@@ -11,10 +11,7 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, MultiFrameGrayscaleWordSecondaryCaptureImageStorage
 from pynetdicom import _config
 
 from smart_imaging.dicom import multipart
@@ -25,27 +22,13 @@ from smart_imaging.sources.dimse.part10 import dataset_offset
 from smart_imaging.tenants.config import DimseImages
 
 from ..orthanc import Orthanc
-from ..sample_dicom import deterministic_uid, to_bytes
+from ..sample_dicom import deterministic_uid, large_multiframe
 
 FRAMES, ROWS, COLUMNS = 500, 512, 512  # 262 MB of pixel data
 
 
 def large_instance() -> bytes:
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID = MultiFrameGrayscaleWordSecondaryCaptureImageStorage
-    ds.SOPInstanceUID = deterministic_uid("large", "instance")
-    ds.StudyInstanceUID = deterministic_uid("large", "study")
-    ds.SeriesInstanceUID = deterministic_uid("large", "series")
-    ds.PatientID, ds.PatientName, ds.Modality = "LARGE-1", "Large^Instance", "OT"
-    ds.StudyDate, ds.SeriesNumber, ds.InstanceNumber = "20240101", 1, 1
-    ds.NumberOfFrames, ds.Rows, ds.Columns = FRAMES, ROWS, COLUMNS
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-    pixels = np.arange(FRAMES * ROWS * COLUMNS, dtype=np.uint32)
-    ds.PixelData = ((pixels * 2654435761) >> 16).astype("<u2").tobytes()  # no two frames alike
-    return to_bytes(ds)
+    return large_multiframe("large", "LARGE-1", "Large^Instance", FRAMES, ROWS)
 
 
 @pytest.fixture(scope="module")
