@@ -19,9 +19,21 @@ from tests.orthanc import free_port
 def start_server(config_dir: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
     """`smart-imaging serve` on a free loopback port; returns the process and its base URL."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "smart_imaging.cli", "serve", "--config-dir",
-                               str(config_dir), "--port", str(port), "--log-level", "warning"],
-                              env={**os.environ, "SMART_IMAGING_KEY": "bench", **(env or {})})
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "smart_imaging.cli",
+            "serve",
+            "--config-dir",
+            str(config_dir),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, "SMART_IMAGING_KEY": "bench", **(env or {})},
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:

@@ -38,8 +38,9 @@ MRN = "77654033"
 async def run(base: str, tenant: str, token: str, total: int, concurrency: int) -> float:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=concurrency)) as http:
-        bundle = (await http.get(f"{base}/{tenant}/fhir/ImagingStudy", params={"patient": "pat-a"},
-                                 headers=headers)).json()
+        bundle = (
+            await http.get(f"{base}/{tenant}/fhir/ImagingStudy", params={"patient": "pat-a"}, headers=headers)
+        ).json()
         entry = bundle["entry"][0]["resource"]
         url = f"{entry['contained'][0]['address']}/studies/{entry['id']}/metadata"
         queue: asyncio.Queue[int] = asyncio.Queue()
@@ -53,6 +54,7 @@ async def run(base: str, tenant: str, token: str, total: int, concurrency: int) 
                 queue.get_nowait()
                 response = await http.get(url, headers=headers)
                 failures += response.status_code != 200
+
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
@@ -76,23 +78,48 @@ def main() -> None:
         ehr = ServerThread(make_ehr(state)).start()
         servers.append(ehr)
         state.base_url = ehr.url
-        oidc = oidc_server.start({
-            "port": oidc_server.free_port(), "fhirBaseUrl": state.fhir_base,
-            "providerJwks": {"keys": [RSAKey.generate_key(2048, parameters={"kid": "p"}).as_dict(private=True)]},
-            "backendJwks": {"keys": [backend.as_dict(private=False)]},
-            "backendRsaJwks": {"keys": [RSAKey.generate_key(2048).as_dict(private=False)]},
-            "secrets": {"imaging-secret": "x" * 16, "ehr": state.ehr_secret},
-        }, Path(tempfile.mkdtemp()))
+        oidc = oidc_server.start(
+            {
+                "port": oidc_server.free_port(),
+                "fhirBaseUrl": state.fhir_base,
+                "providerJwks": {
+                    "keys": [RSAKey.generate_key(2048, parameters={"kid": "p"}).as_dict(private=True)]
+                },
+                "backendJwks": {"keys": [backend.as_dict(private=False)]},
+                "backendRsaJwks": {"keys": [RSAKey.generate_key(2048).as_dict(private=False)]},
+                "secrets": {"imaging-secret": "x" * 16, "ehr": state.ehr_secret},
+            },
+            Path(tempfile.mkdtemp()),
+        )
         state.issuer = oidc.issuer
-        state.patients = {"pat-a": {"resourceType": "Patient", "id": "pat-a", "identifier": [
-            {"type": {"coding": [{"code": "MR"}]}, "value": MRN}]}}
-        auth = {"type": "smart-on-fhir", "fhirBaseUrl": state.fhir_base, "introspectionAuth": "private_key_jwt",
-                "client": {"client_id": "imaging-server", "jwkPrivate": backend.as_dict(private=True)}}
-        images = {"type": "dicom-web", "endpoint": orthanc.dicomweb_url, "authentication": {
-            "type": "http-basic", "username": orthanc.username, "password": orthanc.password}}
-        tenants = {"cache-on": parse_config({"authorization": auth, "images": images}),
-                   "cache-off": parse_config({"authorization": {**auth, "cacheTtl": 0, "negativeCacheTtl": 0},
-                                              "images": images})}
+        state.patients = {
+            "pat-a": {
+                "resourceType": "Patient",
+                "id": "pat-a",
+                "identifier": [{"type": {"coding": [{"code": "MR"}]}, "value": MRN}],
+            }
+        }
+        auth = {
+            "type": "smart-on-fhir",
+            "fhirBaseUrl": state.fhir_base,
+            "introspectionAuth": "private_key_jwt",
+            "client": {"client_id": "imaging-server", "jwkPrivate": backend.as_dict(private=True)},
+        }
+        images = {
+            "type": "dicom-web",
+            "endpoint": orthanc.dicomweb_url,
+            "authentication": {
+                "type": "http-basic",
+                "username": orthanc.username,
+                "password": orthanc.password,
+            },
+        }
+        tenants = {
+            "cache-on": parse_config({"authorization": auth, "images": images}),
+            "cache-off": parse_config(
+                {"authorization": {**auth, "cacheTtl": 0, "negativeCacheTtl": 0}, "images": images}
+            ),
+        }
         app = ServerThread(create_app(Settings(key="bench-key"), tenants=tenants)).start()
         servers.append(app)
         token = oidc.app_token("pat-a")["access_token"]
@@ -101,8 +128,9 @@ def main() -> None:
             before = oidc.introspections("imaging-server")
             rate = asyncio.run(run(app.url, tenant, token, args.requests, args.concurrency))
             calls = oidc.introspections("imaging-server") - before
-            print(f"  {tenant:9}  {rate:8.1f} requests/s  {calls:5d} introspection calls "
-                  f"(incl. the 1 search)")
+            print(
+                f"  {tenant:9}  {rate:8.1f} requests/s  {calls:5d} introspection calls (incl. the 1 search)"
+            )
     finally:
         for server in reversed(servers):
             server.stop()

@@ -35,8 +35,9 @@ def free_port() -> int:
 
 def ready(base: str) -> bool:
     try:
-        if any(httpx.get(f"{base}{p}", timeout=5).status_code != 200
-               for p in ("/healthz", "/demo/fhir/metadata")):
+        if any(
+            httpx.get(f"{base}{p}", timeout=5).status_code != 200 for p in ("/healthz", "/demo/fhir/metadata")
+        ):
             return False
         found = httpx.get(f"{base}/open/fhir/ImagingStudy", timeout=5)
         return found.status_code == 200 and found.json().get("total", 0) > 0
@@ -50,8 +51,9 @@ def run(data: Path, log: Path) -> dict[str, float]:
     banner = None
     with log.open("wb") as out:
         started = time.perf_counter()
-        proc = subprocess.Popen([str(EXE), "demo", "--port", str(port), "--data", str(data)],
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(EXE), "demo", "--port", str(port), "--data", str(data)], stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         while True:
             if proc.poll() is not None:
@@ -65,8 +67,12 @@ def run(data: Path, log: Path) -> dict[str, float]:
         stopping = time.perf_counter()
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=30)
-        return {"ready": total, "banner": banner or total,
-                "stop": time.perf_counter() - stopping, "exit": code}
+        return {
+            "ready": total,
+            "banner": banner or total,
+            "stop": time.perf_counter() - stopping,
+            "exit": code,
+        }
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -74,8 +80,11 @@ def run(data: Path, log: Path) -> dict[str, float]:
 
 
 def show(label: str, r: dict[str, float]) -> None:
-    print(f"{label:<8} ready {r['ready']:6.2f} s   banner {r['banner']:6.2f} s   "
-          f"Ctrl-C stop {r['stop']:4.2f} s exit {int(r['exit'])}", flush=True)
+    print(
+        f"{label:<8} ready {r['ready']:6.2f} s   banner {r['banner']:6.2f} s   "
+        f"Ctrl-C stop {r['stop']:4.2f} s exit {int(r['exit'])}",
+        flush=True,
+    )
 
 
 def main() -> None:

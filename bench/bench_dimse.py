@@ -72,24 +72,40 @@ def main() -> None:
     try:
         orthanc.upload_bytes(study(args.instances, args.size))
         auth: dict[str, Any] = {"type": "mock", "patient": mock_patient("bench", MRN)}
-        dimse = {"type": "dicom-dimse", "endpoint": f"dimse://127.0.0.1:{orthanc.dicom_port}",
-                 "ae": orthanc.peer_aet, "calledAe": orthanc.aet, "storePort": orthanc.peer_port}
+        dimse = {
+            "type": "dicom-dimse",
+            "endpoint": f"dimse://127.0.0.1:{orthanc.dicom_port}",
+            "ae": orthanc.peer_aet,
+            "calledAe": orthanc.aet,
+            "storePort": orthanc.peer_port,
+        }
         tenants = {
-            "web": {"authorization": auth, "images": {
-                "type": "dicom-web", "endpoint": orthanc.dicomweb_url,
-                "authentication": {"type": "http-basic", "username": orthanc.username,
-                                   "password": orthanc.password}}},
+            "web": {
+                "authorization": auth,
+                "images": {
+                    "type": "dicom-web",
+                    "endpoint": orthanc.dicomweb_url,
+                    "authentication": {
+                        "type": "http-basic",
+                        "username": orthanc.username,
+                        "password": orthanc.password,
+                    },
+                },
+            },
             "c-get": {"authorization": auth, "images": {**dimse, "retrieval": "c-get"}},
             "c-move": {"authorization": auth, "images": {**dimse, "retrieval": "c-move"}},
         }
         configs = {name: parse_config(cfg) for name, cfg in tenants.items()}
         server = ServerThread(create_app(Settings(key="bench-key-not-secret"), tenants=configs)).start()
-        print(f"{args.instances} instances of {args.size}x{args.size} 16-bit, "
-              "via our server from one Orthanc 1.10 on loopback")
+        print(
+            f"{args.instances} instances of {args.size}x{args.size} 16-bit, "
+            "via our server from one Orthanc 1.10 on loopback"
+        )
         print(f"{'source':8} {'run':5} {'TTFB s':>8} {'total s':>8} {'MB':>7}")
         for name in ("web", "c-get", "c-move"):
-            bundle = httpx.get(f"{server.url}/{name}/fhir/ImagingStudy",
-                               params={"patient": "bench"}, timeout=120).json()
+            bundle = httpx.get(
+                f"{server.url}/{name}/fhir/ImagingStudy", params={"patient": "bench"}, timeout=120
+            ).json()
             resource = bundle["entry"][0]["resource"]
             url = f"{resource['contained'][0]['address']}/studies/{resource['id']}"
             for run in ("cold", "warm"):

@@ -39,18 +39,34 @@ def large_instance(frames: int, size: int) -> bytes:
 def measure(src: Path, orthanc: Orthanc, retrieval: str) -> tuple[float, float, float, int]:
     """(baseline MiB, peak growth MiB, seconds, bytes received) for one cold retrieval."""
     config_dir = Path(tempfile.mkdtemp(prefix="bench-dimse-memory-"))
-    (config_dir / "bench.json").write_text(json.dumps({
-        "authorization": {"type": "mock", "patient": {
-            "resourceType": "Patient", "id": "bench", "identifier": [{"system": "urn:bench",
-                                                                      "value": MRN}]}},
-        "images": {"type": "dicom-dimse", "endpoint": f"dimse://127.0.0.1:{orthanc.dicom_port}",
-                   "ae": orthanc.peer_aet, "calledAe": orthanc.aet, "retrieval": retrieval,
-                   "storePort": orthanc.peer_port, "cacheDir": str(config_dir / "cache"),
-                   "firstResultTimeout": 300, "timeout": 120}}))
+    (config_dir / "bench.json").write_text(
+        json.dumps(
+            {
+                "authorization": {
+                    "type": "mock",
+                    "patient": {
+                        "resourceType": "Patient",
+                        "id": "bench",
+                        "identifier": [{"system": "urn:bench", "value": MRN}],
+                    },
+                },
+                "images": {
+                    "type": "dicom-dimse",
+                    "endpoint": f"dimse://127.0.0.1:{orthanc.dicom_port}",
+                    "ae": orthanc.peer_aet,
+                    "calledAe": orthanc.aet,
+                    "retrieval": retrieval,
+                    "storePort": orthanc.peer_port,
+                    "cacheDir": str(config_dir / "cache"),
+                    "firstResultTimeout": 300,
+                    "timeout": 120,
+                },
+            }
+        )
+    )
     server, base = start_server(config_dir, {"PYTHONPATH": str(src)})
     try:
-        bundle = httpx.get(f"{base}/bench/fhir/ImagingStudy", params={"patient": "bench"},
-                           timeout=120).json()
+        bundle = httpx.get(f"{base}/bench/fhir/ImagingStudy", params={"patient": "bench"}, timeout=120).json()
         resource = bundle["entry"][0]["resource"]
         url = f"{resource['contained'][0]['address']}/studies/{resource['id']}"
         time.sleep(0.5)  # let the search settle before the baseline
@@ -76,8 +92,12 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=500)
     parser.add_argument("--size", type=int, default=512, help="rows = columns, 16-bit pixels")
     parser.add_argument("--retrieval", choices=["c-get", "c-move"], default="c-get")
-    parser.add_argument("--src", type=Path, action="append",
-                        help="source tree(s) to run the server from (default: this tree's src)")
+    parser.add_argument(
+        "--src",
+        type=Path,
+        action="append",
+        help="source tree(s) to run the server from (default: this tree's src)",
+    )
     args = parser.parse_args()
     orthanc = Orthanc().start()
     try:
@@ -85,8 +105,10 @@ def main() -> None:
         size = len(blob)
         orthanc.upload_bytes([blob])
         del blob
-        print(f"one instance of {args.frames} frames {args.size}x{args.size} 16-bit, "
-              f"{size / 1e6:.0f} MB, {args.retrieval} via `smart-imaging serve` from Orthanc on loopback")
+        print(
+            f"one instance of {args.frames} frames {args.size}x{args.size} 16-bit, "
+            f"{size / 1e6:.0f} MB, {args.retrieval} via `smart-imaging serve` from Orthanc on loopback"
+        )
         print(f"{'server source':40} {'baseline MiB':>12} {'peak growth MiB':>16} {'s':>6} {'MB':>6}")
         for src in args.src or [ROOT / "src"]:
             baseline, growth, seconds, received = measure(src.resolve(), orthanc, args.retrieval)

@@ -1,6 +1,6 @@
 """Figures for the folder source and the sample generator (printed, not asserted).
 
-    PYTHONPATH=src .venv/bin/python bench/bench_folder.py [WORK_DIR]
+PYTHONPATH=src .venv/bin/python bench/bench_folder.py [WORK_DIR]
 """
 
 from __future__ import annotations
@@ -55,13 +55,17 @@ async def bench(work: Path) -> None:
     uid = biggest.study[tags.StudyInstanceUID]["Value"][0]
     started = time.perf_counter()
     total = 0
-    response = await source.retrieve(WadoRequest(uid, accept="multipart/related; "
-                                                 'type="application/dicom"; transfer-syntax=*'))
+    response = await source.retrieve(
+        WadoRequest(uid, accept='multipart/related; type="application/dicom"; transfer-syntax=*')
+    )
     async for chunk in response.body:
         total += len(chunk)
     seconds = time.perf_counter() - started
-    timed("retrieve largest study (in process)", started,
-          f"{total / 1e6:.1f} MB, {total / 1e6 / seconds:.0f} MB/s")
+    timed(
+        "retrieve largest study (in process)",
+        started,
+        f"{total / 1e6:.1f} MB, {total / 1e6 / seconds:.0f} MB/s",
+    )
 
 
 def main() -> None:

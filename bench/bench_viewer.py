@@ -34,11 +34,19 @@ def measure(page, runs: int) -> list[dict]:
     out = []
     for _ in range(runs):
         page.locator("button.study", has_text=STUDY).click()
-        page.wait_for_function("window.viewerMetrics.firstImageMs !== null && "
-                               "window.viewerMetrics.studyCompleteMs !== null", timeout=120_000)
+        page.wait_for_function(
+            "window.viewerMetrics.firstImageMs !== null && window.viewerMetrics.studyCompleteMs !== null",
+            timeout=120_000,
+        )
         m = page.evaluate("window.viewerMetrics")
-        out.append({"first": m["firstImageMs"], "series": m["seriesCompleteMs"][m["firstSeriesUid"]],
-                    "instances": m["instances"], "bytes": m["bytes"]})
+        out.append(
+            {
+                "first": m["firstImageMs"],
+                "series": m["seriesCompleteMs"][m["firstSeriesUid"]],
+                "instances": m["instances"],
+                "bytes": m["bytes"],
+            }
+        )
         page.keyboard.press("Escape")
         page.locator("button.study").first.wait_for()
     return out
@@ -69,20 +77,29 @@ def main() -> int:
                 measure(page, 1)  # warm-up: module compile, folder index, first connection
                 for name, profile in PROFILES.items():
                     mbit, latency = profile or (0, 0)
-                    cdp.send("Network.emulateNetworkConditions", {
-                        "offline": False, "latency": latency,
-                        "downloadThroughput": mbit * 1e6 / 8 if profile else -1,
-                        "uploadThroughput": mbit * 1e6 / 8 if profile else -1})
+                    cdp.send(
+                        "Network.emulateNetworkConditions",
+                        {
+                            "offline": False,
+                            "latency": latency,
+                            "downloadThroughput": mbit * 1e6 / 8 if profile else -1,
+                            "uploadThroughput": mbit * 1e6 / 8 if profile else -1,
+                        },
+                    )
                     results[name] = measure(page, args.runs)
                 browser.close()
         finally:
             demo.stop()
     first = next(iter(results.values()))[0]
-    print(f"{STUDY}: {first['instances']} instances, {first['bytes'] / 1e6:.1f} MB over WADO-RS "
-          f"(multipart/related), {args.runs} runs per profile, Chromium {sys.platform}")
+    print(
+        f"{STUDY}: {first['instances']} instances, {first['bytes'] / 1e6:.1f} MB over WADO-RS "
+        f"(multipart/related), {args.runs} runs per profile, Chromium {sys.platform}"
+    )
     for name, rows in results.items():
         print(f"  {name:18s} first image {summary(rows, 'first')} | whole series {summary(rows, 'series')}")
-    print(json.dumps({k: [{kk: round(vv, 1) for kk, vv in r.items()} for r in v] for k, v in results.items()}))
+    print(
+        json.dumps({k: [{kk: round(vv, 1) for kk, vv in r.items()} for r in v] for k, v in results.items()})
+    )
     return 0
 
 

@@ -76,8 +76,17 @@ def fetch(url: str, auth: tuple[str, str] | None = None, rate: str | None = None
     2-core machine and the figures compare the two servers rather than the client.
     """
     if shutil.which("curl"):
-        command = ["curl", "-sS", "-o", "/dev/null", "-H", f"Accept: {ACCEPT}",
-                   "-w", "%{size_download} %{time_starttransfer} %{time_total} %{http_code}", url]
+        command = [
+            "curl",
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-H",
+            f"Accept: {ACCEPT}",
+            "-w",
+            "%{size_download} %{time_starttransfer} %{time_total} %{http_code}",
+            url,
+        ]
         if auth:
             command[1:1] = ["-u", f"{auth[0]}:{auth[1]}"]
         if rate:
@@ -89,8 +98,10 @@ def fetch(url: str, auth: tuple[str, str] | None = None, rate: str | None = None
     started = time.perf_counter()
     first = 0.0
     received = 0
-    with httpx.Client(timeout=300, auth=auth) as client, \
-            client.stream("GET", url, headers={"Accept": ACCEPT}) as response:
+    with (
+        httpx.Client(timeout=300, auth=auth) as client,
+        client.stream("GET", url, headers={"Accept": ACCEPT}) as response,
+    ):
         response.raise_for_status()
         for chunk in response.iter_raw(1 << 20):
             if not received:
@@ -104,8 +115,11 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=160)
     parser.add_argument("--size", type=int, default=1024, help="rows = columns (16-bit pixels)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--client-rate", help="cap the client's download rate (curl --limit-rate, e.g. 100M) "
-                        "to see a network-bound rather than CPU-bound comparison")
+    parser.add_argument(
+        "--client-rate",
+        help="cap the client's download rate (curl --limit-rate, e.g. 100M) "
+        "to see a network-bound rather than CPU-bound comparison",
+    )
     args = parser.parse_args()
 
     orthanc = Orthanc().start()
@@ -113,13 +127,27 @@ def main() -> None:
     try:
         t0 = time.perf_counter()
         study, stored = load_study(orthanc, args.instances, args.size)
-        print(f"loaded {args.instances} instances, {stored / 1e6:.0f} MB, in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"loaded {args.instances} instances, {stored / 1e6:.0f} MB, in {time.perf_counter() - t0:.1f} s"
+        )
         config_dir = Path(tempfile.mkdtemp())
-        (config_dir / "bench.json").write_text(json.dumps({
-            "authorization": {"type": "mock", "disableAuthzChecks": True},
-            "images": {"type": "dicom-web", "endpoint": orthanc.dicomweb_url, "lookup": "all-studies-on-server",
-                       "authentication": {"type": "http-basic", "username": orthanc.username,
-                                          "password": orthanc.password}}}))
+        (config_dir / "bench.json").write_text(
+            json.dumps(
+                {
+                    "authorization": {"type": "mock", "disableAuthzChecks": True},
+                    "images": {
+                        "type": "dicom-web",
+                        "endpoint": orthanc.dicomweb_url,
+                        "lookup": "all-studies-on-server",
+                        "authentication": {
+                            "type": "http-basic",
+                            "username": orthanc.username,
+                            "password": orthanc.password,
+                        },
+                    },
+                }
+            )
+        )
         server, base = start_server(config_dir)
         bundle = httpx.get(f"{base}/bench/fhir/ImagingStudy", timeout=60).json()
         address = bundle["entry"][0]["resource"]["contained"][0]["address"]
@@ -146,11 +174,19 @@ def main() -> None:
         p = statistics.median(size / t for _, _, t in proxied) / 1e6
         cap = f", client capped by curl --limit-rate {args.client_rate}" if args.client_rate else ""
         print(f"study size over the wire: {size / 1e6:.0f} MB, {args.rounds} rounds (median){cap}")
-        print(f"direct from Orthanc:      {d:8.1f} MB/s   first byte {statistics.median(x[1] for x in direct) * 1000:.0f} ms")
-        print(f"through smart-imaging:    {p:8.1f} MB/s   first byte {statistics.median(x[1] for x in proxied) * 1000:.0f} ms")
+        print(
+            f"direct from Orthanc:      {d:8.1f} MB/s   first byte {statistics.median(x[1] for x in direct) * 1000:.0f} ms"
+        )
+        print(
+            f"through smart-imaging:    {p:8.1f} MB/s   first byte {statistics.median(x[1] for x in proxied) * 1000:.0f} ms"
+        )
         print(f"ratio:                    {p / d:8.2f}")
-        print(f"server CPU per GB:        {(user + system) / (size * args.rounds / 1e9):8.2f} s (user {user:.2f} s, system {system:.2f} s)")
-        print(f"server peak RSS growth:   {(sampler.peak - baseline) / 2**20:8.1f} MiB (baseline {baseline / 2**20:.0f} MiB)")
+        print(
+            f"server CPU per GB:        {(user + system) / (size * args.rounds / 1e9):8.2f} s (user {user:.2f} s, system {system:.2f} s)"
+        )
+        print(
+            f"server peak RSS growth:   {(sampler.peak - baseline) / 2**20:8.1f} MiB (baseline {baseline / 2**20:.0f} MiB)"
+        )
     finally:
         if server:
             server.terminate()

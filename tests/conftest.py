@@ -41,8 +41,15 @@ class ServerThread:
 
     def __init__(self, app: Any) -> None:
         self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                access_log=False, lifespan="on", timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=2,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -92,12 +99,25 @@ def imaging_server(serve: Callable[[Any], str]) -> Callable[..., str]:
 
 def dicomweb_tenant(orthanc: Orthanc, **images: Any) -> dict[str, Any]:
     """A dicom-web images section for the test Orthanc."""
-    return {"type": "dicom-web", "endpoint": orthanc.dicomweb_url,
-            "authentication": {"type": "http-basic", "username": orthanc.username,
-                               "password": orthanc.password}, **images}
+    return {
+        "type": "dicom-web",
+        "endpoint": orthanc.dicomweb_url,
+        "authentication": {"type": "http-basic", "username": orthanc.username, "password": orthanc.password},
+        **images,
+    }
 
 
 def mock_patient(patient_id: str, mrn: str) -> dict[str, Any]:
-    return {"resourceType": "Patient", "id": patient_id, "identifier": [{
-        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},
-        "system": "urn:test:mrn", "value": mrn}]}
+    return {
+        "resourceType": "Patient",
+        "id": patient_id,
+        "identifier": [
+            {
+                "type": {
+                    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]
+                },
+                "system": "urn:test:mrn",
+                "value": mrn,
+            }
+        ],
+    }

@@ -69,16 +69,30 @@ class Orthanc:
             "DicomAlwaysAllowFind": False,
             "DicomAlwaysAllowGet": False,
             "DicomAlwaysAllowMove": False,
-            "DicomModalities": {name: {"AET": aet, "Host": "127.0.0.1", "Port": port,
-                                       "AllowFind": True, "AllowMove": True, "AllowGet": True,
-                                       "AllowStore": True, "AllowEcho": True}
-                                for name, (aet, port) in self.modalities.items()},
+            "DicomModalities": {
+                name: {
+                    "AET": aet,
+                    "Host": "127.0.0.1",
+                    "Port": port,
+                    "AllowFind": True,
+                    "AllowMove": True,
+                    "AllowGet": True,
+                    "AllowStore": True,
+                    "AllowEcho": True,
+                }
+                for name, (aet, port) in self.modalities.items()
+            },
             "StorageCompression": False,
             "OverwriteInstances": True,
             "ConcurrentJobs": 2,
             "Plugins": [DICOMWEB_PLUGIN],
-            "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": True,
-                         "StudiesMetadata": "Full", "SeriesMetadata": "Full"},
+            "DicomWeb": {
+                "Enable": True,
+                "Root": "/dicom-web/",
+                "EnableWado": True,
+                "StudiesMetadata": "Full",
+                "SeriesMetadata": "Full",
+            },
         }
 
     def start(self) -> Orthanc:
@@ -88,7 +102,9 @@ class Orthanc:
         config_path.write_text(json.dumps(self.config(), indent=2))
         self.process = subprocess.Popen(
             [ORTHANC, str(config_path), f"--logdir={self.dir / 'logs'}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -29,7 +29,9 @@ def test_every_reference_config_loads_unchanged() -> None:
     epic = configs["epic-sandbox"]
     assert isinstance(epic.authorization, SmartAuthorization)
     assert epic.authorization.client and epic.authorization.client.jwkPrivate
-    assert isinstance(epic.images, DicomWebImages) and epic.images.mrn == ["identifier.where(type.text = 'EPIC').value"]
+    assert isinstance(epic.images, DicomWebImages) and epic.images.mrn == [
+        "identifier.where(type.text = 'EPIC').value"
+    ]
     assert configs["meditech-sandbox"].authorization.scope is None  # type: ignore[union-attr]
     assert configs["open-dimse"].images.type == "dicom-dimse"
     assert configs["delayed"].images.delay and configs["delayed"].images.delay.lookupUntil == 4833623642
@@ -51,11 +53,19 @@ def test_check_config_on_reference_configs(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_problems_name_file_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "good.json").write_text(json.dumps({"authorization": {"type": "mock"},
-                                                    "images": {"type": "dicom-web", "endpoint": "http://a/dw"}}))
-    (tmp_path / "bad.json").write_text(json.dumps({
-        "authorization": {"type": "smart-on-fhir"},
-        "images": {"type": "dicom-web", "endpoint": "ftp://x", "lookup": "everything"}}))
+    (tmp_path / "good.json").write_text(
+        json.dumps(
+            {"authorization": {"type": "mock"}, "images": {"type": "dicom-web", "endpoint": "http://a/dw"}}
+        )
+    )
+    (tmp_path / "bad.json").write_text(
+        json.dumps(
+            {
+                "authorization": {"type": "smart-on-fhir"},
+                "images": {"type": "dicom-web", "endpoint": "ftp://x", "lookup": "everything"},
+            }
+        )
+    )
     (tmp_path / "broken.json").write_text("{ not json")
     assert check_config(tmp_path) == 1
     out = capsys.readouterr().out
@@ -71,10 +81,25 @@ def test_problems_name_file_and_field(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_env_references_resolve_and_stay_secret(tmp_path: Path) -> None:
     path = tmp_path / "t.json"
-    path.write_text(json.dumps({"authorization": {"type": "mock"}, "images": {
-        "type": "dicom-web", "endpoint": {"$env": "ARCHIVE_URL"},
-        "authentication": {"type": "http-basic", "username": "u", "password": {"$env": "ARCHIVE_PASSWORD"}}}}))
-    config = load_file(path, env={"ARCHIVE_URL": "http://pacs:8042/dicom-web", "ARCHIVE_PASSWORD": "s3cret-value"})
+    path.write_text(
+        json.dumps(
+            {
+                "authorization": {"type": "mock"},
+                "images": {
+                    "type": "dicom-web",
+                    "endpoint": {"$env": "ARCHIVE_URL"},
+                    "authentication": {
+                        "type": "http-basic",
+                        "username": "u",
+                        "password": {"$env": "ARCHIVE_PASSWORD"},
+                    },
+                },
+            }
+        )
+    )
+    config = load_file(
+        path, env={"ARCHIVE_URL": "http://pacs:8042/dicom-web", "ARCHIVE_PASSWORD": "s3cret-value"}
+    )
     assert isinstance(config.images, DicomWebImages)
     assert config.images.endpoint == "http://pacs:8042/dicom-web"
     assert isinstance(config.images.authentication, BasicAuthentication)
@@ -82,8 +107,9 @@ def test_env_references_resolve_and_stay_secret(tmp_path: Path) -> None:
     assert "s3cret-value" not in repr(config)
     with pytest.raises(ConfigError) as caught:
         load_file(path, env={"ARCHIVE_URL": "http://pacs/dw"})
-    assert caught.value.problems == [("images.authentication.password",
-                                      "environment variable 'ARCHIVE_PASSWORD' is not set")]
+    assert caught.value.problems == [
+        ("images.authentication.password", "environment variable 'ARCHIVE_PASSWORD' is not set")
+    ]
 
 
 def test_dynamic_encoding_round_trip() -> None:
@@ -97,12 +123,20 @@ def test_dynamic_encoding_round_trip() -> None:
 
 
 def test_cli_entry_point_runs(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "smart_imaging.cli", "check-config", str(REFERENCE)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "smart_imaging.cli", "check-config", str(REFERENCE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     (tmp_path / "x.json").write_text("{}")
-    result = subprocess.run([sys.executable, "-m", "smart_imaging.cli", "check-config", str(tmp_path)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "smart_imaging.cli", "check-config", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1 and "x.json: authorization: Field required" in result.stdout
 
 
@@ -120,8 +154,12 @@ def test_readme_authorization_examples_are_valid() -> None:
     images = {"type": "dicom-web", "endpoint": "http://pacs/dicom-web"}
     configs = [parse_config({"authorization": e, "images": images}, env=env) for e in examples]
     assert {c.authorization.type for c in configs} == {
-        "mock", "smart-on-fhir", "smart-on-fhir-jwt", "smart-on-fhir-with-epic-bugfixes",
-        "smart-on-fhir-with-meditech-bugfixes"}
+        "mock",
+        "smart-on-fhir",
+        "smart-on-fhir-jwt",
+        "smart-on-fhir-with-epic-bugfixes",
+        "smart-on-fhir-with-meditech-bugfixes",
+    }
     http = httpx.AsyncClient()
     for config in configs:
         build_authorizer(config.authorization, http)  # each builds (keys, secrets) without I/O
@@ -139,5 +177,5 @@ def _json_objects(text: str) -> list[str]:
         elif ch == "}":
             depth -= 1
             if depth == 0:
-                found.append(text[start:i + 1].replace("\n", " "))
+                found.append(text[start : i + 1].replace("\n", " "))
     return found

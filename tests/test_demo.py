@@ -45,19 +45,36 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _launch(http: httpx.Client, base: str, patient: str) -> str:
     verifier = uuid.uuid4().hex * 2
-    page = http.get(f"{base}/ehr/authorize", params={
-        "response_type": "code", "client_id": "viewer", "redirect_uri": REDIRECT,
-        "scope": "launch/patient patient/ImagingStudy.rs", "state": "s",
-        "aud": f"{base}/demo/fhir", "code_challenge": s256_challenge(verifier),
-        "code_challenge_method": "S256"})
+    page = http.get(
+        f"{base}/ehr/authorize",
+        params={
+            "response_type": "code",
+            "client_id": "viewer",
+            "redirect_uri": REDIRECT,
+            "scope": "launch/patient patient/ImagingStudy.rs",
+            "state": "s",
+            "aud": f"{base}/demo/fhir",
+            "code_challenge": s256_challenge(verifier),
+            "code_challenge_method": "S256",
+        },
+    )
     match = REQUEST_ID.search(page.text)
     assert match, page.text
-    redirect = http.post(f"{base}/ehr/authorize", data={
-        "request_id": match.group(1), "decision": "approve", "patient": patient})
+    redirect = http.post(
+        f"{base}/ehr/authorize",
+        data={"request_id": match.group(1), "decision": "approve", "patient": patient},
+    )
     code = httpx.URL(redirect.headers["location"]).params["code"]
-    token = http.post(f"{base}/ehr/token", data={
-        "grant_type": "authorization_code", "code": code, "client_id": "viewer",
-        "redirect_uri": REDIRECT, "code_verifier": verifier})
+    token = http.post(
+        f"{base}/ehr/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": "viewer",
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+    )
     assert token.status_code == 200, token.text
     return str(token.json()["access_token"])
 
@@ -67,19 +84,23 @@ def test_demo_launch_search_and_retrieve(demo: str) -> None:
         config = http.get(f"{demo}/ehr/fhir/.well-known/smart-configuration").json()
         assert config["associated_endpoints"][0]["url"] == f"{demo}/demo/fhir"
         auth = {"Authorization": f"Bearer {_launch(http, demo, 'ava-chen')}"}
-        bundle = http.get(f"{demo}/demo/fhir/ImagingStudy", headers=auth, params={
-            "patient": "ava-chen", "_include": "ImagingStudy:endpoint"})
+        bundle = http.get(
+            f"{demo}/demo/fhir/ImagingStudy",
+            headers=auth,
+            params={"patient": "ava-chen", "_include": "ImagingStudy:endpoint"},
+        )
         assert bundle.status_code == 200, bundle.text
         resources = [e["resource"] for e in bundle.json()["entry"]]
         studies = [r for r in resources if r["resourceType"] == "ImagingStudy"]
         assert len(studies) == 1
         address = next(r["address"] for r in resources if r["resourceType"] == "Endpoint")
-        other = http.get(f"{demo}/demo/fhir/ImagingStudy", params={"patient": "sam-patel"},
-                         headers=auth)
+        other = http.get(f"{demo}/demo/fhir/ImagingStudy", params={"patient": "sam-patel"}, headers=auth)
         assert other.status_code == 403
         uid = studies[0]["identifier"][0]["value"].removeprefix("urn:oid:")
-        retrieved = http.get(f"{address}/studies/{uid}", headers={
-            **auth, "Accept": 'multipart/related; type="application/dicom"'})
+        retrieved = http.get(
+            f"{address}/studies/{uid}",
+            headers={**auth, "Accept": 'multipart/related; type="application/dicom"'},
+        )
         assert retrieved.status_code == 200, retrieved.text[:300]
         assert b"DICM" in retrieved.content
         assert http.get(f"{address}/studies/{uid}").status_code == 401

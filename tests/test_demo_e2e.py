@@ -63,7 +63,9 @@ class DemoProcess:
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [str(EXE), "demo", "--port", str(self.port), "--data", str(self.data)],
-                stdout=out, stderr=subprocess.STDOUT)
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         self._wait_ready()
 
     def _wait_ready(self, limit: float = 180) -> None:
@@ -71,8 +73,10 @@ class DemoProcess:
         while time.monotonic() < deadline:
             assert self.proc is not None and self.proc.poll() is None, self.output()
             try:
-                if all(httpx.get(f"{self.base}{path}", timeout=5).status_code == 200
-                       for path in ("/healthz", "/demo/fhir/metadata")):
+                if all(
+                    httpx.get(f"{self.base}{path}", timeout=5).status_code == 200
+                    for path in ("/healthz", "/demo/fhir/metadata")
+                ):
                     return
             except httpx.TransportError:
                 pass
@@ -139,25 +143,41 @@ def launch(http: httpx.Client, base: str, patient: str) -> dict[str, Any]:
     smart = config.json()
     assert "S256" in smart["code_challenge_methods_supported"]
     verifier, state = uuid.uuid4().hex * 2, uuid.uuid4().hex
-    page = http.get(smart["authorization_endpoint"], params={
-        "response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT,
-        "scope": "launch/patient openid fhirUser patient/*.rs", "state": state,
-        "aud": f"{base}/ehr/fhir", "code_challenge": s256_challenge(verifier),
-        "code_challenge_method": "S256"})
+    page = http.get(
+        smart["authorization_endpoint"],
+        params={
+            "response_type": "code",
+            "client_id": CLIENT_ID,
+            "redirect_uri": REDIRECT,
+            "scope": "launch/patient openid fhirUser patient/*.rs",
+            "state": state,
+            "aud": f"{base}/ehr/fhir",
+            "code_challenge": s256_challenge(verifier),
+            "code_challenge_method": "S256",
+        },
+    )
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     form = _Form()
     form.feed(page.text)
     assert form.action is not None and "request_id" in form.hidden
     assert patient in form.patients, form.patients
-    redirect = http.post(page.url.join(form.action), data={
-        **form.hidden, "patient": patient, "decision": "approve"})
+    redirect = http.post(
+        page.url.join(form.action), data={**form.hidden, "patient": patient, "decision": "approve"}
+    )
     assert redirect.status_code in (302, 303), redirect.text
     location = httpx.URL(redirect.headers["location"])
     assert str(location.copy_with(query=None)) == REDIRECT
     assert location.params["state"] == state
-    token = http.post(smart["token_endpoint"], data={
-        "grant_type": "authorization_code", "code": location.params["code"],
-        "redirect_uri": REDIRECT, "client_id": CLIENT_ID, "code_verifier": verifier})
+    token = http.post(
+        smart["token_endpoint"],
+        data={
+            "grant_type": "authorization_code",
+            "code": location.params["code"],
+            "redirect_uri": REDIRECT,
+            "client_id": CLIENT_ID,
+            "code_verifier": verifier,
+        },
+    )
     assert token.status_code == 200, token.text
     body: dict[str, Any] = token.json()
     assert body["token_type"].lower() == "bearer" and body["patient"] == patient
@@ -166,21 +186,26 @@ def launch(http: httpx.Client, base: str, patient: str) -> dict[str, Any]:
 
 def imaging_endpoint(http: httpx.Client, base: str) -> str:
     smart = http.get(f"{base}/ehr/fhir/.well-known/smart-configuration").json()
-    urls = [e["url"] for e in smart.get("associated_endpoints", [])
-            if "smart-imaging-access" in e.get("capabilities", [])]
+    urls = [
+        e["url"]
+        for e in smart.get("associated_endpoints", [])
+        if "smart-imaging-access" in e.get("capabilities", [])
+    ]
     assert len(urls) == 1, smart
     return str(urls[0])
 
 
 def search(http: httpx.Client, fhir: str, token: str, patient: str) -> httpx.Response:
-    return http.get(f"{fhir}/ImagingStudy", headers={"Authorization": f"Bearer {token}"},
-                    params={"patient": patient, "_include": "ImagingStudy:endpoint"})
+    return http.get(
+        f"{fhir}/ImagingStudy",
+        headers={"Authorization": f"Bearer {token}"},
+        params={"patient": patient, "_include": "ImagingStudy:endpoint"},
+    )
 
 
 def studies_with_addresses(bundle: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
     """Each ImagingStudy of a searchset with its included Endpoint's address."""
-    resources = {f"{e['resource']['resourceType']}/{e['resource']['id']}": e
-                 for e in bundle.get("entry", [])}
+    resources = {f"{e['resource']['resourceType']}/{e['resource']['id']}": e for e in bundle.get("entry", [])}
     found = []
     for entry in resources.values():
         study = entry["resource"]
@@ -196,22 +221,28 @@ def studies_with_addresses(bundle: dict[str, Any]) -> list[tuple[dict[str, Any],
 
 
 def study_uid(study: dict[str, Any]) -> str:
-    return next(str(i["value"]).removeprefix("urn:oid:") for i in study["identifier"]
-                if i.get("system") == "urn:dicom:uid")
+    return next(
+        str(i["value"]).removeprefix("urn:oid:")
+        for i in study["identifier"]
+        if i.get("system") == "urn:dicom:uid"
+    )
 
 
 def test_process_prints_the_urls(demo: DemoProcess) -> None:
     out = demo.output()
-    for url in (f"{demo.base}/ehr/fhir", f"{demo.base}/demo/fhir",
-                f"{demo.base}/open/fhir/ImagingStudy", f"{demo.base}/"):
+    for url in (
+        f"{demo.base}/ehr/fhir",
+        f"{demo.base}/demo/fhir",
+        f"{demo.base}/open/fhir/ImagingStudy",
+        f"{demo.base}/",
+    ):
         assert url in out, out
     assert "First run: writing sample studies" in out
     assert (demo.data / "samples" / ".samples-complete").read_text().strip() == "230"
 
 
 @pytest.mark.parametrize("patient", [p.id for p in PATIENTS])
-def test_launch_search_and_retrieve_every_study(demo: DemoProcess, http: httpx.Client,
-                                                patient: str) -> None:
+def test_launch_search_and_retrieve_every_study(demo: DemoProcess, http: httpx.Client, patient: str) -> None:
     token = launch(http, demo.base, patient)["access_token"]
     auth = {"Authorization": f"Bearer {token}"}
     record = http.get(f"{demo.base}/ehr/fhir/Patient/{patient}", headers=auth)
@@ -224,8 +255,10 @@ def test_launch_search_and_retrieve_every_study(demo: DemoProcess, http: httpx.C
     assert studies and response.json()["total"] == len(studies)
     syntaxes = set()
     for study, address in studies:
-        assert study["subject"]["reference"] in (f"Patient/{patient}",
-                                                 f"{demo.base}/ehr/fhir/Patient/{patient}")
+        assert study["subject"]["reference"] in (
+            f"Patient/{patient}",
+            f"{demo.base}/ehr/fhir/Patient/{patient}",
+        )
         client = DICOMwebClient(url=address, headers=auth)
         instances = client.retrieve_study(study_uid(study))
         assert len(instances) == study["numberOfInstances"]
@@ -246,15 +279,20 @@ def test_token_is_refused_for_another_patient(demo: DemoProcess, http: httpx.Cli
     ava = launch(http, demo.base, "ava-chen")["access_token"]
     marcus = launch(http, demo.base, "marcus-okafor")["access_token"]
     assert search(http, fhir, ava, "marcus-okafor").status_code == 403
-    assert http.get(f"{demo.base}/ehr/fhir/Patient/marcus-okafor",
-                    headers={"Authorization": f"Bearer {ava}"}).status_code == 403
+    assert (
+        http.get(
+            f"{demo.base}/ehr/fhir/Patient/marcus-okafor", headers={"Authorization": f"Bearer {ava}"}
+        ).status_code
+        == 403
+    )
     own = search(http, fhir, marcus, "marcus-okafor")
     assert own.status_code == 200
     study, address = studies_with_addresses(own.json())[0]
     url = f"{address}/studies/{study_uid(study)}"
     accept = {"Accept": 'multipart/related; type="application/dicom"'}
-    assert http.get(url, headers={**accept, "Authorization": f"Bearer {marcus}"}
-                    ).status_code == 200  # the binding works with its own token...
+    assert (
+        http.get(url, headers={**accept, "Authorization": f"Bearer {marcus}"}).status_code == 200
+    )  # the binding works with its own token...
     refused = http.get(url, headers={**accept, "Authorization": f"Bearer {ava}"})
     assert refused.status_code == 403, refused.text[:300]  # ...and not with another patient's
     assert b"DICM" not in refused.content
@@ -262,8 +300,7 @@ def test_token_is_refused_for_another_patient(demo: DemoProcess, http: httpx.Cli
     assert refused_metadata.status_code == 403
 
 
-def test_ctrl_c_exits_0_and_restart_keeps_sessions_and_samples(demo: DemoProcess,
-                                                               http: httpx.Client) -> None:
+def test_ctrl_c_exits_0_and_restart_keeps_sessions_and_samples(demo: DemoProcess, http: httpx.Client) -> None:
     """Last in this module: stops the shared process and starts it again on the same data."""
     token = launch(http, demo.base, "sam-patel")["access_token"]
     samples = demo.data / "samples"

@@ -15,8 +15,10 @@ from .sample_dicom import SampleData
 
 
 def dyn_config(orthanc: Orthanc, **images: Any) -> dict[str, Any]:
-    return {"authorization": {"type": "mock", "disableAuthzChecks": True},
-            "images": dicomweb_tenant(orthanc, lookup="all-studies-on-server", **images)}
+    return {
+        "authorization": {"type": "mock", "disableAuthzChecks": True},
+        "images": dicomweb_tenant(orthanc, lookup="all-studies-on-server", **images),
+    }
 
 
 def test_dynamic_tenants_are_off_by_default(imaging_server: Callable[..., str], orthanc: Orthanc) -> None:
@@ -26,8 +28,9 @@ def test_dynamic_tenants_are_off_by_default(imaging_server: Callable[..., str], 
     assert "--dynamic-tenants" in response.json()["issue"][0]["diagnostics"]
 
 
-def test_dynamic_tenant_serves_search_and_wado(imaging_server: Callable[..., str], orthanc: Orthanc,
-                                               sample_data: SampleData) -> None:
+def test_dynamic_tenant_serves_search_and_wado(
+    imaging_server: Callable[..., str], orthanc: Orthanc, sample_data: SampleData
+) -> None:
     base = imaging_server({}, dynamic_tenants=True, dynamic_upstream_allow=("127.0.0.1",))
     encoded = encode_dynamic(dyn_config(orthanc))
     bundle = httpx.get(f"{base}/dyn/{encoded}/fhir/ImagingStudy", timeout=30).json()
@@ -44,7 +47,9 @@ def test_dynamic_tenant_serves_search_and_wado(imaging_server: Callable[..., str
 
 
 def test_dynamic_upstreams_must_be_allowed(imaging_server: Callable[..., str], orthanc: Orthanc) -> None:
-    base = imaging_server({}, dynamic_tenants=True, dynamic_upstream_allow=(f"127.0.0.1:{orthanc.http_port}",))
+    base = imaging_server(
+        {}, dynamic_tenants=True, dynamic_upstream_allow=(f"127.0.0.1:{orthanc.http_port}",)
+    )
     ok = httpx.get(f"{base}/dyn/{encode_dynamic(dyn_config(orthanc))}/fhir/ImagingStudy", timeout=30)
     assert ok.status_code == 200
     elsewhere = dyn_config(orthanc)
@@ -55,20 +60,25 @@ def test_dynamic_upstreams_must_be_allowed(imaging_server: Callable[..., str], o
     other_port = dyn_config(orthanc)
     other_port["images"]["endpoint"] = "http://127.0.0.1:1/dicom-web"
     assert httpx.get(f"{base}/dyn/{encode_dynamic(other_port)}/fhir/ImagingStudy").status_code == 400
-    ehr = {"authorization": {"type": "smart-on-fhir", "fhirBaseUrl": "http://evil.example/fhir"},
-           "images": dyn_config(orthanc)["images"]}
+    ehr = {
+        "authorization": {"type": "smart-on-fhir", "fhirBaseUrl": "http://evil.example/fhir"},
+        "images": dyn_config(orthanc)["images"],
+    }
     assert httpx.get(f"{base}/dyn/{encode_dynamic(ehr)}/fhir/ImagingStudy").status_code == 400
 
 
-def test_dynamic_configs_cannot_read_env_or_local_folders(imaging_server: Callable[..., str],
-                                                         orthanc: Orthanc) -> None:
+def test_dynamic_configs_cannot_read_env_or_local_folders(
+    imaging_server: Callable[..., str], orthanc: Orthanc
+) -> None:
     base = imaging_server({}, dynamic_tenants=True, dynamic_upstream_allow=("*",))
     secret = dyn_config(orthanc)
     secret["images"]["authentication"]["password"] = {"$env": "SMART_IMAGING_KEY"}
     response = httpx.get(f"{base}/dyn/{encode_dynamic(secret)}/fhir/ImagingStudy")
     assert response.status_code == 400 and "$env" in response.text
-    folder = {"authorization": {"type": "mock", "disableAuthzChecks": True},
-              "images": {"type": "folder", "path": "/etc"}}
+    folder = {
+        "authorization": {"type": "mock", "disableAuthzChecks": True},
+        "images": {"type": "folder", "path": "/etc"},
+    }
     response = httpx.get(f"{base}/dyn/{encode_dynamic(folder)}/fhir/ImagingStudy")
     assert response.status_code == 400
 
@@ -84,8 +94,9 @@ def test_malformed_dynamic_configs_are_400(imaging_server: Callable[..., str]) -
 def test_allow_list_entries_match_hosts_ports_and_ipv6() -> None:
     from smart_imaging.tenants.registry import TenantRegistry
 
-    registry = TenantRegistry({}, httpx.AsyncClient(), dynamic=True,
-                              allow=("[::1]", "pacs.example.org:8042", "Archive.Example"))
+    registry = TenantRegistry(
+        {}, httpx.AsyncClient(), dynamic=True, allow=("[::1]", "pacs.example.org:8042", "Archive.Example")
+    )
     assert registry._allowed("http://[::1]:8042/dicom-web")
     assert registry._allowed("http://pacs.example.org:8042/dicom-web")
     assert not registry._allowed("http://pacs.example.org:8043/dicom-web")

@@ -20,21 +20,35 @@ A, B = "77654033", "98890234"  # the two real patients' MRNs
 
 @pytest.fixture
 def server(orthanc: Orthanc, sample_data: SampleData, imaging_server: Callable[..., str]) -> str:
-    return imaging_server({
-        "a": {"authorization": {"type": "mock", "patient": mock_patient("pat-a", A)},
-              "images": dicomweb_tenant(orthanc)},
-        "b": {"authorization": {"type": "mock", "patient": mock_patient("pat-b", B)},
-              "images": dicomweb_tenant(orthanc)},
-        "wild": {"authorization": {"type": "mock", "patient": mock_patient("pat-w", "7765*")},
-                 "images": dicomweb_tenant(orthanc)},
-        "star": {"authorization": {"type": "mock", "patient": mock_patient("pat-s", "*")},
-                 "images": dicomweb_tenant(orthanc)},
-        "all": {"authorization": {"type": "mock", "patient": mock_patient("pat-a", A)},
-                "images": dicomweb_tenant(orthanc, lookup="all-studies-on-server")},
-        "open": {"authorization": {"type": "mock", "disableAuthzChecks": True},
-                 "images": dicomweb_tenant(orthanc, lookup="all-studies-on-server")},
-        "nopatient": {"authorization": {"type": "mock"}, "images": dicomweb_tenant(orthanc)},
-    })
+    return imaging_server(
+        {
+            "a": {
+                "authorization": {"type": "mock", "patient": mock_patient("pat-a", A)},
+                "images": dicomweb_tenant(orthanc),
+            },
+            "b": {
+                "authorization": {"type": "mock", "patient": mock_patient("pat-b", B)},
+                "images": dicomweb_tenant(orthanc),
+            },
+            "wild": {
+                "authorization": {"type": "mock", "patient": mock_patient("pat-w", "7765*")},
+                "images": dicomweb_tenant(orthanc),
+            },
+            "star": {
+                "authorization": {"type": "mock", "patient": mock_patient("pat-s", "*")},
+                "images": dicomweb_tenant(orthanc),
+            },
+            "all": {
+                "authorization": {"type": "mock", "patient": mock_patient("pat-a", A)},
+                "images": dicomweb_tenant(orthanc, lookup="all-studies-on-server"),
+            },
+            "open": {
+                "authorization": {"type": "mock", "disableAuthzChecks": True},
+                "images": dicomweb_tenant(orthanc, lookup="all-studies-on-server"),
+            },
+            "nopatient": {"authorization": {"type": "mock"}, "images": dicomweb_tenant(orthanc)},
+        }
+    )
 
 
 def search(base: str, tenant: str, **params: Any) -> httpx.Response:
@@ -89,8 +103,11 @@ def test_study_shape_follows_the_profile(server: str) -> None:
 def test_include_puts_endpoints_in_the_bundle(server: str) -> None:
     bundle = search(server, "a", patient="pat-a", _include="ImagingStudy:endpoint").json()
     Bundle.model_validate(bundle)
-    endpoints = {e["fullUrl"].rsplit("/", 2)[-1]: e for e in bundle["entry"]
-                 if e["resource"]["resourceType"] == "Endpoint"}
+    endpoints = {
+        e["fullUrl"].rsplit("/", 2)[-1]: e
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Endpoint"
+    }
     assert len(endpoints) == bundle["total"]
     for study in studies(bundle):
         assert "contained" not in study
@@ -100,8 +117,13 @@ def test_include_puts_endpoints_in_the_bundle(server: str) -> None:
 
 
 def test_other_patient_or_no_patient_is_403_never_an_empty_bundle(server: str) -> None:
-    for params in ({"patient": "pat-b"}, {}, {"subject": "Patient/someone"},
-                   {"patient": "pat-a,pat-b"}, {"patient.identifier": f"urn:test:mrn|{B}"}):
+    for params in (
+        {"patient": "pat-b"},
+        {},
+        {"subject": "Patient/someone"},
+        {"patient": "pat-a,pat-b"},
+        {"patient.identifier": f"urn:test:mrn|{B}"},
+    ):
         response = search(server, "a", **params)
         assert response.status_code == 403, params
         outcome = response.json()
@@ -158,15 +180,21 @@ def test_count_pages_with_next_link(server: str, sample_data: SampleData) -> Non
 
 def test_unknown_parameters(server: str) -> None:
     assert search(server, "a", patient="pat-a", color="blue").status_code == 200
-    strict = httpx.get(f"{server}/a/fhir/ImagingStudy", params={"patient": "pat-a", "color": "blue"},
-                       headers={"Prefer": "handling=strict"})
+    strict = httpx.get(
+        f"{server}/a/fhir/ImagingStudy",
+        params={"patient": "pat-a", "color": "blue"},
+        headers={"Prefer": "handling=strict"},
+    )
     assert strict.status_code == 400
     OperationOutcome.model_validate(strict.json())
 
 
 def test_bad_parameters_are_400(server: str) -> None:
-    for params in ({"patient": "pat-a", "started": "soon"}, {"patient": "pat-a", "identifier": "urn:oid:1..2"},
-                   {"patient": "pat-a", "_count": "x"}):
+    for params in (
+        {"patient": "pat-a", "started": "soon"},
+        {"patient": "pat-a", "identifier": "urn:oid:1..2"},
+        {"patient": "pat-a", "_count": "x"},
+    ):
         response = search(server, "a", **params)
         assert response.status_code == 400, params
         assert response.json()["resourceType"] == "OperationOutcome"
@@ -177,7 +205,9 @@ def test_metadata_and_smart_configuration(server: str) -> None:
     CapabilityStatement.model_validate(metadata)
     resource = metadata["rest"][0]["resource"][0]
     assert resource["type"] == "ImagingStudy"
-    assert {"patient", "identifier", "started", "_lastUpdated"} <= {p["name"] for p in resource["searchParam"]}
+    assert {"patient", "identifier", "started", "_lastUpdated"} <= {
+        p["name"] for p in resource["searchParam"]
+    }
     assert "ImagingStudy:endpoint" in resource["searchInclude"]
     smart = httpx.get(f"{server}/a/fhir/.well-known/smart-configuration").json()
     assert "smart-imaging-access" in smart["capabilities"]

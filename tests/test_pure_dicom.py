@@ -12,34 +12,51 @@ from smart_imaging.errors import BadRequest, NotFound
 from smart_imaging.routes.wado_path import parse_wado_path
 
 
-@pytest.mark.parametrize(("da", "tm", "tz", "expected"), [
-    ("20240131", "134501", "+0100", "2024-01-31T13:45:01+01:00"),
-    ("20240131", "1345", "-0500", "2024-01-31T13:45:00-05:00"),
-    ("20240131", "134501.123", "+0000", "2024-01-31T13:45:01.123+00:00"),
-    ("20240131", "134501", None, "2024-01-31"),  # no offset: a time cannot be placed
-    ("20240131", None, "+0100", "2024-01-31"),
-    ("2024.01.31", None, None, "2024-01-31"),
-    ("garbage", "1200", "+0000", None),
-    (None, None, None, None),
-    ("20240131", "256199", "+0000", "2024-01-31"),
-])
+@pytest.mark.parametrize(
+    ("da", "tm", "tz", "expected"),
+    [
+        ("20240131", "134501", "+0100", "2024-01-31T13:45:01+01:00"),
+        ("20240131", "1345", "-0500", "2024-01-31T13:45:00-05:00"),
+        ("20240131", "134501.123", "+0000", "2024-01-31T13:45:01.123+00:00"),
+        ("20240131", "134501", None, "2024-01-31"),  # no offset: a time cannot be placed
+        ("20240131", None, "+0100", "2024-01-31"),
+        ("2024.01.31", None, None, "2024-01-31"),
+        ("garbage", "1200", "+0000", None),
+        (None, None, None, None),
+        ("20240131", "256199", "+0000", "2024-01-31"),
+    ],
+)
 def test_fhir_datetime(da: str | None, tm: str | None, tz: str | None, expected: str | None) -> None:
     assert fhir_datetime(da, tm, tz) == expected
 
 
-@pytest.mark.parametrize(("uid", "ok"), [
-    ("1.2.840.10008.1.2", True), ("2.25.1234", True), ("1.02.3", False), ("1..2", False),
-    ("1.2.", False), ("abc", False), ("1.2.3/../4", False), ("1." + "1" * 70, False), ("1", False),
-])
+@pytest.mark.parametrize(
+    ("uid", "ok"),
+    [
+        ("1.2.840.10008.1.2", True),
+        ("2.25.1234", True),
+        ("1.02.3", False),
+        ("1..2", False),
+        ("1.2.", False),
+        ("abc", False),
+        ("1.2.3/../4", False),
+        ("1." + "1" * 70, False),
+        ("1", False),
+    ],
+)
 def test_uid_syntax(uid: str, ok: bool) -> None:
     assert is_valid_uid(uid) is ok
 
 
 def test_accept_quotes_type_and_keeps_q() -> None:
-    assert normalize("multipart/related; type=application/dicom", "x") == \
-        'multipart/related; type="application/dicom"'
-    assert normalize('multipart/related; type="application/dicom"; transfer-syntax=*', "x") == \
-        'multipart/related; type="application/dicom"; transfer-syntax="*"'
+    assert (
+        normalize("multipart/related; type=application/dicom", "x")
+        == 'multipart/related; type="application/dicom"'
+    )
+    assert (
+        normalize('multipart/related; type="application/dicom"; transfer-syntax=*', "x")
+        == 'multipart/related; type="application/dicom"; transfer-syntax="*"'
+    )
     assert normalize("image/png;q=0.5, image/jpeg", "x") == "image/png; q=0.5, image/jpeg"
     assert normalize(None, "default/type") == "default/type"
     assert normalize("not a media type", "d/t") == "d/t"
@@ -56,17 +73,32 @@ def test_multipart_round_trip() -> None:
 
 def test_wado_paths() -> None:
     req = parse_wado_path("1.2/series/1.3/instances/1.4/frames/1,2", None, (), "b")
-    assert (req.study_uid, req.series_uid, req.instance_uid, req.frames, req.resource) == \
-        ("1.2", "1.3", "1.4", (1, 2), "frames")
+    assert (req.study_uid, req.series_uid, req.instance_uid, req.frames, req.resource) == (
+        "1.2",
+        "1.3",
+        "1.4",
+        (1, 2),
+        "frames",
+    )
     assert parse_wado_path("1.2/metadata", None, (), "b").resource == "metadata"
     assert parse_wado_path("1.2/series/1.3/rendered", None, (), "b").resource == "rendered"
     bulk = parse_wado_path("1.2/series/1.3/instances/1.4/bulk/7fe00010", None, (), "b")
     assert (bulk.resource, bulk.bulkdata_path) == ("bulkdata", "7fe00010")
-    for bad in ("1.2/../1.3", "1.2/series", "1.2/studies/1.3", "1.2/metadata/x", "1.2//series/1.3",
-                "1.2/series/1.3/instances/1.4/bulk/../../x"):
+    for bad in (
+        "1.2/../1.3",
+        "1.2/series",
+        "1.2/studies/1.3",
+        "1.2/metadata/x",
+        "1.2//series/1.3",
+        "1.2/series/1.3/instances/1.4/bulk/../../x",
+    ):
         with pytest.raises(NotFound):
             parse_wado_path(bad, None, (), "b")
-    for bad in ("1.02", "1.2/series/abc", "1.2/series/1.3/instances/1.4/frames/0",
-                "1.2/series/1.3/instances/1.4/frames/x"):
+    for bad in (
+        "1.02",
+        "1.2/series/abc",
+        "1.2/series/1.3/instances/1.4/frames/0",
+        "1.2/series/1.3/instances/1.4/frames/x",
+    ):
         with pytest.raises(BadRequest):
             parse_wado_path(bad, None, (), "b")

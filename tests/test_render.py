@@ -74,20 +74,28 @@ def test_accept_and_parameters() -> None:
     assert choose_media_type("image/webp, image/*;q=0.5") == "image/jpeg"
     with pytest.raises(NotAcceptable):
         choose_media_type("image/gif")
-    options = parse_options((("window", "40,400"), ("quality", "70"), ("viewport", "64,32")),
-                            "image/png")
+    options = parse_options((("window", "40,400"), ("quality", "70"), ("viewport", "64,32")), "image/png")
     assert options == RenderOptions("image/png", Window(40, 400), 70, (64, 32))
-    for bad in (("window", "40"), ("window", "40,-1"), ("window", "1,2,cubic"),
-                ("quality", "0"), ("viewport", "big")):
+    for bad in (
+        ("window", "40"),
+        ("window", "40,-1"),
+        ("window", "1,2,cubic"),
+        ("quality", "0"),
+        ("viewport", "big"),
+    ):
         with pytest.raises(BadRequest):
             parse_options((bad,), "image/png")
 
 
 def test_parse_accept_unwraps_multipart() -> None:
-    ranges = parse_accept('multipart/related; type="application/dicom"; transfer-syntax=*, '
-                          'application/dicom+json;q=0.5, garbage')
+    ranges = parse_accept(
+        'multipart/related; type="application/dicom"; transfer-syntax=*, '
+        "application/dicom+json;q=0.5, garbage"
+    )
     assert [(r.type, r.transfer_syntax, r.multipart) for r in ranges] == [
-        ("application/dicom", "*", True), ("application/dicom+json", None, False)]
+        ("application/dicom", "*", True),
+        ("application/dicom+json", None, False),
+    ]
     assert parse_accept("multipart/related; type=image/x-jls")[0].matches("image/jls")
     assert frame_media_type("1.2.840.10008.1.2.4.50") == "image/jpeg"
     assert frame_media_type("1.2.840.10008.1.2.1") == "application/octet-stream"

@@ -10,8 +10,9 @@ from smart_imaging.fhir.search import parse
 
 
 def test_patient_forms() -> None:
-    s = parse([("patient", "123"), ("subject", "Patient/123"),
-               ("patient", "https://ehr.example/fhir/Patient/123")])
+    s = parse(
+        [("patient", "123"), ("subject", "Patient/123"), ("patient", "https://ehr.example/fhir/Patient/123")]
+    )
     assert s.patients == ["123", "123", "123"]
     with pytest.raises(BadRequest):
         parse([("patient", "Practitioner/1")])
@@ -22,9 +23,14 @@ def test_patient_forms() -> None:
 
 
 def test_identifiers_and_include() -> None:
-    s = parse([("identifier", "urn:oid:1.2.3,urn:dicom:uid|urn:oid:1.2.4"),
-               ("patient.identifier", "urn:sys|MRN-1"), ("_include", "ImagingStudy:endpoint"),
-               ("_count", "5")])
+    s = parse(
+        [
+            ("identifier", "urn:oid:1.2.3,urn:dicom:uid|urn:oid:1.2.4"),
+            ("patient.identifier", "urn:sys|MRN-1"),
+            ("_include", "ImagingStudy:endpoint"),
+            ("_count", "5"),
+        ]
+    )
     assert s.study_uids == [["1.2.3", "1.2.4"]]
     assert (s.patient_identifiers[0].system, s.patient_identifiers[0].value) == ("urn:sys", "MRN-1")
     assert s.include_endpoint and s.count == 5
@@ -42,21 +48,24 @@ def test_unknown_parameters_ignored_unless_strict() -> None:
         parse([("_include", "ImagingStudy:patient")], strict=True)
 
 
-@pytest.mark.parametrize(("param", "target", "ok"), [
-    ("ge2020-01-01", "2020-01-01T10:00:00+00:00", True),
-    ("gt2020-01-01", "2020-01-01T10:00:00+00:00", False),
-    ("gt2020-01-01", "2020-01-02", True),
-    ("lt2020-01-01", "2019-12-31", True),
-    ("lt2020-01-01", "2020-01-01", False),
-    ("le2020-01", "2020-01-31", True),
-    ("eq2020", "2020-06-15T12:00:00+02:00", True),
-    ("2020-06-15", "2020-06-15T12:00:00+02:00", True),
-    ("2020-06-15", "2020-06-15T23:30:00-05:00", False),  # 04:30 UTC on the 16th (dates are UTC days)
-    ("ne2020-06-15", "2020-06-16", True),
-    ("sa2020-06-15", "2020-06-16", True),
-    ("eb2020-06-15", "2020-06-16", False),
-    ("ge2020-01-01T10:00:00Z", "2020-01-01T10:00:00+00:00", True),
-])
+@pytest.mark.parametrize(
+    ("param", "target", "ok"),
+    [
+        ("ge2020-01-01", "2020-01-01T10:00:00+00:00", True),
+        ("gt2020-01-01", "2020-01-01T10:00:00+00:00", False),
+        ("gt2020-01-01", "2020-01-02", True),
+        ("lt2020-01-01", "2019-12-31", True),
+        ("lt2020-01-01", "2020-01-01", False),
+        ("le2020-01", "2020-01-31", True),
+        ("eq2020", "2020-06-15T12:00:00+02:00", True),
+        ("2020-06-15", "2020-06-15T12:00:00+02:00", True),
+        ("2020-06-15", "2020-06-15T23:30:00-05:00", False),  # 04:30 UTC on the 16th (dates are UTC days)
+        ("ne2020-06-15", "2020-06-16", True),
+        ("sa2020-06-15", "2020-06-16", True),
+        ("eb2020-06-15", "2020-06-16", False),
+        ("ge2020-01-01T10:00:00Z", "2020-01-01T10:00:00+00:00", True),
+    ],
+)
 def test_date_prefixes(param: str, target: str, ok: bool) -> None:
     found = parse_range(target)
     assert found is not None
@@ -79,5 +88,8 @@ def test_mrn_by_fhirpath_and_the_cautious_fallback() -> None:
     assert mrn_of({"identifier": [ssn, {"value": "X"}]}, default, fallback=True) is None
     assert mrn_of({"identifier": [{"value": "only"}]}, default, fallback=True) == "only"
     assert mrn_of({"identifier": [{"value": "only"}]}, default, fallback=False) is None
-    assert mrn_of({"identifier": [ssn]}, ["identifier.where(system='x').value", "identifier[0].value"]) == "999-99-9999"
+    assert (
+        mrn_of({"identifier": [ssn]}, ["identifier.where(system='x').value", "identifier[0].value"])
+        == "999-99-9999"
+    )
     assert mrn_of({"identifier": [mr]}, ["this is not fhirpath ((("]) is None

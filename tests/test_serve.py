@@ -28,22 +28,36 @@ def wait_up(url: str, process: subprocess.Popen[str]) -> None:
     raise AssertionError("server did not come up")
 
 
-def test_serve_process_answers_and_logs_without_secrets(tmp_path: Path, orthanc: Orthanc,
-                                                        sample_data: SampleData) -> None:
-    config = {"authorization": {"type": "mock", "patient": mock_patient("pat-a", "77654033")},
-              "images": dicomweb_tenant(orthanc)}
+def test_serve_process_answers_and_logs_without_secrets(
+    tmp_path: Path, orthanc: Orthanc, sample_data: SampleData
+) -> None:
+    config = {
+        "authorization": {"type": "mock", "patient": mock_patient("pat-a", "77654033")},
+        "images": dicomweb_tenant(orthanc),
+    }
     config["images"]["authentication"]["password"] = {"$env": "ORTHANC_PASSWORD"}
     (tmp_path / "clinic.json").write_text(json.dumps(config))
     port = free_port()
-    env = {**os.environ, "SMART_IMAGING_KEY": "a-long-test-secret", "ORTHANC_PASSWORD": orthanc.password,
-           "SMART_IMAGING_CONFIG_DIR": str(tmp_path), "SMART_IMAGING_BASE_URL": "https://imaging.example"}
-    process = subprocess.Popen([sys.executable, "-m", "smart_imaging.cli", "serve", "--port", str(port)],
-                               env=env, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "SMART_IMAGING_KEY": "a-long-test-secret",
+        "ORTHANC_PASSWORD": orthanc.password,
+        "SMART_IMAGING_CONFIG_DIR": str(tmp_path),
+        "SMART_IMAGING_BASE_URL": "https://imaging.example",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smart_imaging.cli", "serve", "--port", str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_up(f"{base}/healthz", process)
         headers = {"Authorization": "Bearer very-secret-access-token"}
-        bundle = httpx.get(f"{base}/clinic/fhir/ImagingStudy?patient=pat-a", headers=headers, timeout=30).json()
+        bundle = httpx.get(
+            f"{base}/clinic/fhir/ImagingStudy?patient=pat-a", headers=headers, timeout=30
+        ).json()
         study = bundle["entry"][0]["resource"]
         address = study["contained"][0]["address"]
         assert address.startswith("https://imaging.example/clinic/wado/")  # the configured base URL
@@ -59,8 +73,11 @@ def test_serve_process_answers_and_logs_without_secrets(tmp_path: Path, orthanc:
     token = address.rsplit("/", 1)[1]
     for secret in ("very-secret-access-token", token, orthanc.password, "a-long-test-secret"):
         assert secret not in stderr
-    lines = [json.loads(line.split(" smart_imaging.access ", 1)[1]) for line in stderr.splitlines()
-             if " smart_imaging.access " in line]
+    lines = [
+        json.loads(line.split(" smart_imaging.access ", 1)[1])
+        for line in stderr.splitlines()
+        if " smart_imaging.access " in line
+    ]
     wado = [entry for entry in lines if entry["route"] == "wado"]
     assert wado and wado[0]["tenant"] == "clinic" and wado[0]["status"] == 200
     assert wado[0]["patient"] == "pat-a" and wado[0]["bytes"] > 0 and "{binding}" in wado[0]["path"]
@@ -69,7 +86,20 @@ def test_serve_process_answers_and_logs_without_secrets(tmp_path: Path, orthanc:
 
 def test_serve_refuses_a_bad_config_folder(tmp_path: Path) -> None:
     (tmp_path / "broken.json").write_text(json.dumps({"authorization": {"type": "mock"}, "images": {}}))
-    result = subprocess.run([sys.executable, "-m", "smart_imaging.cli", "serve", "--config-dir", str(tmp_path),
-                             "--port", str(free_port())], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "smart_imaging.cli",
+            "serve",
+            "--config-dir",
+            str(tmp_path),
+            "--port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "broken.json: images" in result.stderr

@@ -29,18 +29,25 @@ def bearer_archive() -> Starlette:
     return app
 
 
-def test_bearer_authentication_to_the_archive(serve: Callable[[Any], str],
-                                              imaging_server: Callable[..., str]) -> None:
+def test_bearer_authentication_to_the_archive(
+    serve: Callable[[Any], str], imaging_server: Callable[..., str]
+) -> None:
     archive = bearer_archive()
     archive_url = serve(archive)
     images = {"type": "dicom-web", "endpoint": f"{archive_url}/dicom-web", "lookup": "studies-by-mrn"}
     patient = {"resourceType": "Patient", "id": "p", "identifier": [{"value": "M*1"}]}
-    base = imaging_server({
-        "good": {"authorization": {"type": "mock", "patient": patient},
-                 "images": {**images, "authentication": {"type": "bearer", "token": ARCHIVE_TOKEN}}},
-        "bad": {"authorization": {"type": "mock", "patient": patient},
-                "images": {**images, "authentication": {"type": "bearer", "token": "wrong-token-456"}}},
-    })
+    base = imaging_server(
+        {
+            "good": {
+                "authorization": {"type": "mock", "patient": patient},
+                "images": {**images, "authentication": {"type": "bearer", "token": ARCHIVE_TOKEN}},
+            },
+            "bad": {
+                "authorization": {"type": "mock", "patient": patient},
+                "images": {**images, "authentication": {"type": "bearer", "token": "wrong-token-456"}},
+            },
+        }
+    )
     good = httpx.get(f"{base}/good/fhir/ImagingStudy?patient=p")
     assert good.status_code == 200 and good.json()["total"] == 0
     assert archive.state.seen[-1]["auth"] == f"Bearer {ARCHIVE_TOKEN}"
@@ -52,10 +59,18 @@ def test_bearer_authentication_to_the_archive(serve: Callable[[Any], str],
 
 
 def test_malformed_authorization_headers_are_401(imaging_server: Callable[..., str]) -> None:
-    base = imaging_server({"t": {"authorization": {"type": "mock", "patient": {"resourceType": "Patient", "id": "p"}},
-                                 "images": {"type": "dicom-web", "endpoint": "http://127.0.0.1:9/x"}}})
+    base = imaging_server(
+        {
+            "t": {
+                "authorization": {"type": "mock", "patient": {"resourceType": "Patient", "id": "p"}},
+                "images": {"type": "dicom-web", "endpoint": "http://127.0.0.1:9/x"},
+            }
+        }
+    )
     for header in ("Basic dXNlcjpwYXNz", "Bearer", "Bearer not a token", "Bearer tok\u00e9n"):
-        response = httpx.get(f"{base}/t/fhir/ImagingStudy?patient=p", headers={"Authorization": header.encode("utf-8")})
+        response = httpx.get(
+            f"{base}/t/fhir/ImagingStudy?patient=p", headers={"Authorization": header.encode("utf-8")}
+        )
         assert response.status_code == 401, header
         assert response.headers["www-authenticate"].startswith("Bearer")
         assert response.json()["resourceType"] == "OperationOutcome"

@@ -26,24 +26,49 @@ MULTIPART_DICOM = 'multipart/related; type="application/dicom"'
 
 @pytest.fixture
 def server(orthanc: Orthanc, sample_data: SampleData, imaging_server: Callable[..., str]) -> str:
-    return imaging_server({
-        "a": {"authorization": {"type": "mock", "patient": mock_patient("pat-a", A)},
-              "images": dicomweb_tenant(orthanc)},
-        "a2": {"authorization": {"type": "mock", "patient": mock_patient("pat-a", A)},
-               "images": dicomweb_tenant(orthanc)},
-        "b": {"authorization": {"type": "mock", "patient": mock_patient("pat-b", B)},
-              "images": dicomweb_tenant(orthanc, lookup="all-studies-on-server")},
-        "delayed": {"authorization": {"type": "mock", "disableAuthzChecks": True},
-                    "images": dicomweb_tenant(orthanc, lookup="all-studies-on-server",
-                                              delay={"lookupUntil": 4833623642, "retrieveUntil": 4833623642})},
-        "down": {"authorization": {"type": "mock", "disableAuthzChecks": True},
-                 "images": {"type": "dicom-web", "endpoint": "http://127.0.0.1:9/dicom-web",
-                            "lookup": "all-studies-on-server"}},
-        "badcreds": {"authorization": {"type": "mock", "disableAuthzChecks": True},
-                     "images": {**dicomweb_tenant(orthanc, lookup="all-studies-on-server"),
-                                "authentication": {"type": "http-basic", "username": "smart",
-                                                   "password": "wrong-password-123"}}},
-    })
+    return imaging_server(
+        {
+            "a": {
+                "authorization": {"type": "mock", "patient": mock_patient("pat-a", A)},
+                "images": dicomweb_tenant(orthanc),
+            },
+            "a2": {
+                "authorization": {"type": "mock", "patient": mock_patient("pat-a", A)},
+                "images": dicomweb_tenant(orthanc),
+            },
+            "b": {
+                "authorization": {"type": "mock", "patient": mock_patient("pat-b", B)},
+                "images": dicomweb_tenant(orthanc, lookup="all-studies-on-server"),
+            },
+            "delayed": {
+                "authorization": {"type": "mock", "disableAuthzChecks": True},
+                "images": dicomweb_tenant(
+                    orthanc,
+                    lookup="all-studies-on-server",
+                    delay={"lookupUntil": 4833623642, "retrieveUntil": 4833623642},
+                ),
+            },
+            "down": {
+                "authorization": {"type": "mock", "disableAuthzChecks": True},
+                "images": {
+                    "type": "dicom-web",
+                    "endpoint": "http://127.0.0.1:9/dicom-web",
+                    "lookup": "all-studies-on-server",
+                },
+            },
+            "badcreds": {
+                "authorization": {"type": "mock", "disableAuthzChecks": True},
+                "images": {
+                    **dicomweb_tenant(orthanc, lookup="all-studies-on-server"),
+                    "authentication": {
+                        "type": "http-basic",
+                        "username": "smart",
+                        "password": "wrong-password-123",
+                    },
+                },
+            },
+        }
+    )
 
 
 def endpoints(base: str, tenant: str, patient: str) -> dict[str, str]:
@@ -61,14 +86,19 @@ def test_study_instances_are_byte_identical(server: str, sample_data: SampleData
         response = httpx.get(f"{address}/studies/{study}", headers={"Accept": MULTIPART_DICOM}, timeout=60)
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("multipart/related")
-        got = {pydicom.dcmread(io.BytesIO(p), stop_before_pixels=True).SOPInstanceUID: p for p in parts(response)}
+        got = {
+            pydicom.dcmread(io.BytesIO(p), stop_before_pixels=True).SOPInstanceUID: p for p in parts(response)
+        }
         assert got == sample_data.instances_of(study)
 
 
 def test_unquoted_accept_type_works_too(server: str, sample_data: SampleData) -> None:
     study, address = next(iter(endpoints(server, "a", "pat-a").items()))
-    response = httpx.get(f"{address}/studies/{study}",
-                         headers={"Accept": "multipart/related; type=application/dicom"}, timeout=60)
+    response = httpx.get(
+        f"{address}/studies/{study}",
+        headers={"Accept": "multipart/related; type=application/dicom"},
+        timeout=60,
+    )
     assert response.status_code == 200
     assert len(parts(response)) == len(sample_data.instances_of(study))
 
@@ -93,20 +123,26 @@ def test_dicomweb_client_uses_the_endpoint_as_base_url(server: str, sample_data:
         assert one.SOPInstanceUID == sop_uid
 
 
-def test_metadata_points_bulkdata_at_us_and_frames_and_rendered_work(server: str, sample_data: SampleData) -> None:
+def test_metadata_points_bulkdata_at_us_and_frames_and_rendered_work(
+    server: str, sample_data: SampleData
+) -> None:
     study, address = next(iter(endpoints(server, "a", "pat-a").items()))
     metadata = httpx.get(f"{address}/studies/{study}/metadata", timeout=30)
-    assert metadata.status_code == 200 and metadata.headers["content-type"].startswith("application/dicom+json")
+    assert metadata.status_code == 200 and metadata.headers["content-type"].startswith(
+        "application/dicom+json"
+    )
     instance = metadata.json()[0]
     bulk = instance["7FE00010"]["BulkDataURI"]
     assert bulk.startswith(address + "/studies/")
     assert "127.0.0.1" not in bulk.replace(server, "")
     series, sop = instance["0020000E"]["Value"][0], instance["00080018"]["Value"][0]
     base = f"{address}/studies/{study}/series/{series}/instances/{sop}"
-    frame = httpx.get(f"{base}/frames/1", headers={"Accept": 'multipart/related; type="application/octet-stream"'})
+    frame = httpx.get(
+        f"{base}/frames/1", headers={"Accept": 'multipart/related; type="application/octet-stream"'}
+    )
     assert frame.status_code == 200
     original = pydicom.dcmread(io.BytesIO(sample_data.files[sop]))
-    assert parts(frame)[0] == original.PixelData[:len(parts(frame)[0])] and len(parts(frame)[0]) > 0
+    assert parts(frame)[0] == original.PixelData[: len(parts(frame)[0])] and len(parts(frame)[0]) > 0
     rendered = httpx.get(f"{base}/rendered", headers={"Accept": "image/png"}, timeout=30)
     assert rendered.status_code == 200 and rendered.content[:8] == b"\x89PNG\r\n\x1a\n"
     bulk_response = httpx.get(bulk, headers={"Accept": 'multipart/related; type="application/octet-stream"'})
@@ -118,8 +154,9 @@ def test_series_and_instance_levels(server: str, sample_data: SampleData) -> Non
     metadata = httpx.get(f"{address}/studies/{study}/series/{_first_series(address, study)}/metadata").json()
     series = metadata[0]["0020000E"]["Value"][0]
     sop = metadata[0]["00080018"]["Value"][0]
-    response = httpx.get(f"{address}/studies/{study}/series/{series}/instances/{sop}",
-                         headers={"Accept": MULTIPART_DICOM})
+    response = httpx.get(
+        f"{address}/studies/{study}/series/{series}/instances/{sop}", headers={"Accept": MULTIPART_DICOM}
+    )
     assert parts(response) == [sample_data.files[sop]]
 
 
@@ -147,8 +184,12 @@ def test_binding_for_one_study_does_not_open_another(server: str, sample_data: S
     (s1, a1), (s2, _) = list(studies.items())[:2]
     assert httpx.get(f"{a1}/studies/{s2}/metadata").status_code == 403
     # appending path segments never widens access
-    for suffix in (f"/studies/{s1}/../{s2}/metadata", f"/studies/{s1}/series/../../{s2}",
-                   f"/studies/{s1}/metadata/../../{s2}", f"/studies/{s1}%2F..%2F{s2}"):
+    for suffix in (
+        f"/studies/{s1}/../{s2}/metadata",
+        f"/studies/{s1}/series/../../{s2}",
+        f"/studies/{s1}/metadata/../../{s2}",
+        f"/studies/{s1}%2F..%2F{s2}",
+    ):
         response = httpx.get(a1 + suffix)
         assert response.status_code in (400, 403, 404), suffix
     other_patient = next(iter(endpoints(server, "a", "pat-a")))
@@ -225,19 +266,37 @@ def silent_archive() -> Iterator[str]:
 
 
 def test_archive_timeout_is_504(imaging_server: Callable[..., str], silent_archive: str) -> None:
-    base = imaging_server({"slow": {"authorization": {"type": "mock", "disableAuthzChecks": True},
-                                    "images": {"type": "dicom-web", "endpoint": silent_archive,
-                                               "lookup": "all-studies-on-server", "timeout": 0.5}}})
+    base = imaging_server(
+        {
+            "slow": {
+                "authorization": {"type": "mock", "disableAuthzChecks": True},
+                "images": {
+                    "type": "dicom-web",
+                    "endpoint": silent_archive,
+                    "lookup": "all-studies-on-server",
+                    "timeout": 0.5,
+                },
+            }
+        }
+    )
     response = httpx.get(f"{base}/slow/fhir/ImagingStudy", timeout=10)
     assert response.status_code == 504
     assert response.json()["issue"][0]["code"] == "timeout"
 
 
-def test_retrieve_delay_is_503(server: str, orthanc: Orthanc, imaging_server: Callable[..., str],
-                               sample_data: SampleData) -> None:
-    base = imaging_server({"d": {"authorization": {"type": "mock", "disableAuthzChecks": True},
-                                 "images": dicomweb_tenant(orthanc, lookup="all-studies-on-server",
-                                                           delay={"retrieveUntil": 4833623642})}})
+def test_retrieve_delay_is_503(
+    server: str, orthanc: Orthanc, imaging_server: Callable[..., str], sample_data: SampleData
+) -> None:
+    base = imaging_server(
+        {
+            "d": {
+                "authorization": {"type": "mock", "disableAuthzChecks": True},
+                "images": dicomweb_tenant(
+                    orthanc, lookup="all-studies-on-server", delay={"retrieveUntil": 4833623642}
+                ),
+            }
+        }
+    )
     bundle = httpx.get(f"{base}/d/fhir/ImagingStudy").json()
     study = bundle["entry"][0]["resource"]
     response = httpx.get(f"{study['contained'][0]['address']}/studies/{study['id']}")
@@ -246,9 +305,14 @@ def test_retrieve_delay_is_503(server: str, orthanc: Orthanc, imaging_server: Ca
 
 
 def test_cors_for_browser_apps(server: str) -> None:
-    preflight = httpx.options(f"{server}/a/fhir/ImagingStudy", headers={
-        "Origin": "https://app.example", "Access-Control-Request-Method": "GET",
-        "Access-Control-Request-Headers": "authorization, accept"})
+    preflight = httpx.options(
+        f"{server}/a/fhir/ImagingStudy",
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization, accept",
+        },
+    )
     assert preflight.status_code == 200
     assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
     response = httpx.get(f"{server}/delayed/fhir/ImagingStudy", headers={"Origin": "https://app.example"})
@@ -271,12 +335,19 @@ def test_binding_for_another_patient_is_refused(server: str) -> None:
     assert httpx.get(f"{prefix}/{genuine}/studies/{study}/metadata").status_code == 200
 
 
-def test_a_study_holding_another_patients_data_is_refused(orthanc: Orthanc, sample_data: SampleData,
-                                                          imaging_server: Callable[..., str]) -> None:
+def test_a_study_holding_another_patients_data_is_refused(
+    orthanc: Orthanc, sample_data: SampleData, imaging_server: Callable[..., str]
+) -> None:
     """Bad archive data: one study UID with instances of MIX-A and MIX-B. MIX-A finds the study,
     but retrieving it would hand out MIX-B's instance: refused."""
-    base = imaging_server({"m": {"authorization": {"type": "mock", "patient": mock_patient("mix-a", "MIX-A")},
-                                 "images": dicomweb_tenant(orthanc)}})
+    base = imaging_server(
+        {
+            "m": {
+                "authorization": {"type": "mock", "patient": mock_patient("mix-a", "MIX-A")},
+                "images": dicomweb_tenant(orthanc),
+            }
+        }
+    )
     bundle = httpx.get(f"{base}/m/fhir/ImagingStudy", params={"patient": "mix-a"}, timeout=30).json()
     study = bundle["entry"][0]["resource"]
     address = study["contained"][0]["address"]

@@ -39,23 +39,35 @@ def tenant_routes(prefix: str) -> list[BaseRoute]:
     ]
 
 
-def create_app(settings: Settings, tenants: Mapping[str, TenantConfig] | None = None,
-               extra_routes: list[BaseRoute] | None = None) -> Starlette:
+def create_app(
+    settings: Settings,
+    tenants: Mapping[str, TenantConfig] | None = None,
+    extra_routes: list[BaseRoute] | None = None,
+) -> Starlette:
     """Build the server. ``tenants`` (name -> config) is used instead of ``settings.config_dir``."""
-    configs = dict(tenants) if tenants is not None else (
-        load_dir(settings.config_dir) if settings.config_dir else {})
+    configs = (
+        dict(tenants)
+        if tenants is not None
+        else (load_dir(settings.config_dir) if settings.config_dir else {})
+    )
     key, random_key = key_from_secret(settings.key)
     if random_key:
-        log.warning("SMART_IMAGING_KEY is not set: binding tokens use a random key and stop "
-                    "working when this process restarts; set it for restarts and replicas")
+        log.warning(
+            "SMART_IMAGING_KEY is not set: binding tokens use a random key and stop "
+            "working when this process restarts; set it for restarts and replicas"
+        )
     metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with create_client(settings.http_timeout) as http:
-            registry = TenantRegistry(configs, http, dynamic=settings.dynamic_tenants,
-                                      allow=settings.dynamic_upstream_allow,
-                                      max_dynamic=settings.max_dynamic_tenants)
+            registry = TenantRegistry(
+                configs,
+                http,
+                dynamic=settings.dynamic_tenants,
+                allow=settings.dynamic_upstream_allow,
+                max_dynamic=settings.max_dynamic_tenants,
+            )
             app.state.smart_imaging = AppState(settings=settings, registry=registry, key=key)
             try:
                 yield
@@ -67,8 +79,14 @@ def create_app(settings: Settings, tenants: Mapping[str, TenantConfig] | None = 
 
     async def health(request: Request) -> JSONResponse:
         state: AppState = request.app.state.smart_imaging
-        return JSONResponse({"status": "ok", "version": __version__, "tenants": state.registry.names,
-                             "dynamicTenants": state.registry.dynamic_enabled})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "version": __version__,
+                "tenants": state.registry.names,
+                "dynamicTenants": state.registry.dynamic_enabled,
+            }
+        )
 
     routes: list[BaseRoute] = [
         Route("/healthz", health, methods=["GET"]),
@@ -79,15 +97,25 @@ def create_app(settings: Settings, tenants: Mapping[str, TenantConfig] | None = 
     ]
     middleware = [
         Middleware(AccessLogMiddleware, metrics=metrics),
-        Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "OPTIONS"],
-                   allow_headers=["Authorization", "Accept", "Content-Type", "Prefer"],
-                   expose_headers=["Retry-After", "Content-Type", "Content-Length",
-                                   "WWW-Authenticate", "Location"], max_age=600),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=["*"],
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Accept", "Content-Type", "Prefer"],
+            expose_headers=["Retry-After", "Content-Type", "Content-Length", "WWW-Authenticate", "Location"],
+            max_age=600,
+        ),
     ]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
-                     exception_handlers={SmartImagingError: error_response,
-                                         HTTPException: http_error_response,
-                                         Exception: unexpected_error_response})
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={
+            SmartImagingError: error_response,
+            HTTPException: http_error_response,
+            Exception: unexpected_error_response,
+        },
+    )
 
 
 def web_routes() -> list[BaseRoute]:
@@ -100,14 +128,23 @@ def web_routes() -> list[BaseRoute]:
     return found
 
 
-def render_error(request: Request, status: int, code: str, error: str, message: str,
-                 headers: Mapping[str, str] | None = None) -> Response:
+def render_error(
+    request: Request,
+    status: int,
+    code: str,
+    error: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     """FHIR routes answer with an OperationOutcome; everything else with a short JSON body."""
     if "/fhir/" in request.url.path or request.url.path.endswith("/fhir"):
-        return JSONResponse(operation_outcome(code, message), status_code=status,
-                            headers=dict(headers or {}), media_type="application/fhir+json")
-    return JSONResponse({"error": error, "message": message}, status_code=status,
-                        headers=dict(headers or {}))
+        return JSONResponse(
+            operation_outcome(code, message),
+            status_code=status,
+            headers=dict(headers or {}),
+            media_type="application/fhir+json",
+        )
+    return JSONResponse({"error": error, "message": message}, status_code=status, headers=dict(headers or {}))
 
 
 async def error_response(request: Request, exc: Exception) -> Response:

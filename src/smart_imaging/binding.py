@@ -37,13 +37,21 @@ class Binding:
 def key_from_secret(secret: str | None) -> tuple[OctKey, bool]:
     """Derive the 256-bit key from ``SMART_IMAGING_KEY``; random (and flagged) when unset."""
     if secret:
-        return OctKey.import_key(hashlib.sha256(b"smart-imaging/binding/v1\0" + secret.encode()).digest()), False
+        return OctKey.import_key(
+            hashlib.sha256(b"smart-imaging/binding/v1\0" + secret.encode()).digest()
+        ), False
     return OctKey.import_key(secrets.token_bytes(32)), True
 
 
 def seal(binding: Binding, key: OctKey) -> str:
-    claims = {"t": binding.tenant, "s": binding.study_uid, "p": binding.patient_id,
-              "m": binding.mrn, "x": binding.expires_at, "n": secrets.token_urlsafe(6)}
+    claims = {
+        "t": binding.tenant,
+        "s": binding.study_uid,
+        "p": binding.patient_id,
+        "m": binding.mrn,
+        "x": binding.expires_at,
+        "n": secrets.token_urlsafe(6),
+    }
     payload = json.dumps(claims, separators=(",", ":")).encode()
     return jwe.encrypt_compact(_HEADER, payload, key, algorithms=_ALGORITHMS)
 
@@ -55,10 +63,13 @@ def open_binding(token: str, key: OctKey, now: float | None = None) -> Binding:
     try:
         obj = jwe.decrypt_compact(token, key, algorithms=_ALGORITHMS)
         claims = json.loads(obj.plaintext or b"")
-        binding = Binding(tenant=str(claims["t"]), study_uid=str(claims["s"]),
-                          patient_id=None if claims["p"] is None else str(claims["p"]),
-                          expires_at=int(claims["x"]),
-                          mrn=None if claims.get("m") is None else str(claims["m"]))
+        binding = Binding(
+            tenant=str(claims["t"]),
+            study_uid=str(claims["s"]),
+            patient_id=None if claims["p"] is None else str(claims["p"]),
+            expires_at=int(claims["x"]),
+            mrn=None if claims.get("m") is None else str(claims["m"]),
+        )
     except (JoseError, ValueError, KeyError, TypeError):
         raise Forbidden("invalid study binding") from None
     if binding.expires_at <= (time.time() if now is None else now):

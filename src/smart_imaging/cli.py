@@ -16,17 +16,29 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve every tenant config in a folder")
-    serve.add_argument("--config-dir", type=Path, help="folder of tenant *.json files "
-                       "(env SMART_IMAGING_CONFIG_DIR)")
+    serve.add_argument(
+        "--config-dir", type=Path, help="folder of tenant *.json files (env SMART_IMAGING_CONFIG_DIR)"
+    )
     serve.add_argument("--host", help="interface to listen on (env SMART_IMAGING_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env SMART_IMAGING_PORT, default 8000)")
-    serve.add_argument("--base-url", help="public URL of this server, used in Endpoint addresses "
-                       "(env SMART_IMAGING_BASE_URL; default: from each request)")
-    serve.add_argument("--dynamic-tenants", action="store_true", default=None,
-                       help="enable /dyn/{base64url(config)}/ tenants (env SMART_IMAGING_DYNAMIC_TENANTS)")
-    serve.add_argument("--dynamic-upstream-allow", action="append", metavar="HOST[:PORT]",
-                       help="upstream host a dynamic config may name; repeatable "
-                       "(env SMART_IMAGING_DYNAMIC_UPSTREAM_ALLOW, comma-separated)")
+    serve.add_argument(
+        "--base-url",
+        help="public URL of this server, used in Endpoint addresses "
+        "(env SMART_IMAGING_BASE_URL; default: from each request)",
+    )
+    serve.add_argument(
+        "--dynamic-tenants",
+        action="store_true",
+        default=None,
+        help="enable /dyn/{base64url(config)}/ tenants (env SMART_IMAGING_DYNAMIC_TENANTS)",
+    )
+    serve.add_argument(
+        "--dynamic-upstream-allow",
+        action="append",
+        metavar="HOST[:PORT]",
+        help="upstream host a dynamic config may name; repeatable "
+        "(env SMART_IMAGING_DYNAMIC_UPSTREAM_ALLOW, comma-separated)",
+    )
     serve.add_argument("--log-level", default="info")
 
     check = commands.add_parser("check-config", help="validate tenant configs and list each problem")
@@ -58,9 +70,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     configure(args.log_level)
     allow = tuple(args.dynamic_upstream_allow) if args.dynamic_upstream_allow else None
-    settings = Settings.from_env(config_dir=args.config_dir, host=args.host, port=args.port,
-                                 base_url=args.base_url, dynamic_tenants=args.dynamic_tenants,
-                                 dynamic_upstream_allow=allow)
+    settings = Settings.from_env(
+        config_dir=args.config_dir,
+        host=args.host,
+        port=args.port,
+        base_url=args.base_url,
+        dynamic_tenants=args.dynamic_tenants,
+        dynamic_upstream_allow=allow,
+    )
     if settings.config_dir is None:
         print("smart-imaging serve: give --config-dir (or SMART_IMAGING_CONFIG_DIR)", file=sys.stderr)
         return 2
@@ -69,8 +86,15 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _print_problems(exc)
         return 2
-    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False,
-                log_config=None, proxy_headers=True, timeout_graceful_shutdown=5)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_config=None,
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
+    )
     return 0
 
 
@@ -109,10 +133,15 @@ def _warnings(config: object, unknown: list[str]) -> list[str]:
     assert isinstance(config, TenantConfig)
     out = [f"{key}: unknown key, ignored" for key in unknown]
     auth = config.authorization
-    if isinstance(auth, SmartAuthorization) and auth.type == "smart-on-fhir-with-meditech-bugfixes" \
-            and not auth.allowInsecurePatientFromRequest:
-        out.append("authorization: the meditech variant serves no request until "
-                   "allowInsecurePatientFromRequest is true")
+    if (
+        isinstance(auth, SmartAuthorization)
+        and auth.type == "smart-on-fhir-with-meditech-bugfixes"
+        and not auth.allowInsecurePatientFromRequest
+    ):
+        out.append(
+            "authorization: the meditech variant serves no request until "
+            "allowInsecurePatientFromRequest is true"
+        )
     if getattr(config.authorization, "disableAuthzChecks", False):
         out.append("authorization.disableAuthzChecks is true: any caller sees every study (debug only)")
     return out

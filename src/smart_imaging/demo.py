@@ -30,8 +30,13 @@ BACKEND_CLIENT_ID = "smart-imaging-demo"
 BACKEND_SCOPE = "system/Patient.read"
 
 
-def create_demo_app(base_url: str, data_dir: Path, *, samples_dir: Path | None = None,
-                    dynamic_upstream_allow: tuple[str, ...] = ("localhost", "127.0.0.1")) -> Starlette:
+def create_demo_app(
+    base_url: str,
+    data_dir: Path,
+    *,
+    samples_dir: Path | None = None,
+    dynamic_upstream_allow: tuple[str, ...] = ("localhost", "127.0.0.1"),
+) -> Starlette:
     """``base_url`` is the public URL of the whole demo, e.g. ``http://localhost:8000``.
 
     Tenants: ``demo`` (SMART tokens from the sandbox, introspected over HTTP) and ``open``
@@ -42,18 +47,26 @@ def create_demo_app(base_url: str, data_dir: Path, *, samples_dir: Path | None =
     data_dir.mkdir(parents=True, exist_ok=True)
     private_jwk = _secret_json(data_dir / "imaging-server-key.json", _new_backend_key)
     public_jwk = {k: v for k, v in private_jwk.items() if k != "d"}
-    ehr = create_ehr_app(EhrConfig(
-        base_url=f"{base_url}/ehr", data_dir=data_dir / "ehr",
-        imaging_fhir_base_url=f"{base_url}/{TENANT}/fhir",
-        backend_clients=(BackendClient(client_id=BACKEND_CLIENT_ID, jwks={"keys": [public_jwk]},
-                                       scope=BACKEND_SCOPE),)))
+    ehr = create_ehr_app(
+        EhrConfig(
+            base_url=f"{base_url}/ehr",
+            data_dir=data_dir / "ehr",
+            imaging_fhir_base_url=f"{base_url}/{TENANT}/fhir",
+            backend_clients=(
+                BackendClient(client_id=BACKEND_CLIENT_ID, jwks={"keys": [public_jwk]}, scope=BACKEND_SCOPE),
+            ),
+        )
+    )
     samples = samples_dir or data_dir / "samples"
     index = data_dir / "folder-index.sqlite"
-    tenants = {TENANT: demo_tenant(f"{base_url}/ehr/fhir", private_jwk, samples, index),
-               "open": open_tenant(samples, index)}
+    tenants = {
+        TENANT: demo_tenant(f"{base_url}/ehr/fhir", private_jwk, samples, index),
+        "open": open_tenant(samples, index),
+    }
     key = _secret_text(data_dir / "binding-key", lambda: secrets.token_urlsafe(32))
-    settings = Settings(base_url=base_url, key=key, dynamic_tenants=True,
-                        dynamic_upstream_allow=dynamic_upstream_allow)
+    settings = Settings(
+        base_url=base_url, key=key, dynamic_tenants=True, dynamic_upstream_allow=dynamic_upstream_allow
+    )
     imaging = create_app(settings, tenants=tenants, extra_routes=web_routes())
 
     @contextlib.asynccontextmanager
@@ -71,23 +84,32 @@ def create_demo_app(base_url: str, data_dir: Path, *, samples_dir: Path | None =
     return app
 
 
-def demo_tenant(ehr_fhir_base: str, private_jwk: dict[str, Any], samples: Path,
-                index: Path) -> TenantConfig:
-    return TenantConfig.model_validate({
-        "authorization": {
-            "type": "smart-on-fhir", "fhirBaseUrl": ehr_fhir_base, "scope": BACKEND_SCOPE,
-            "client": {"client_id": BACKEND_CLIENT_ID, "jwkPrivate": private_jwk},
-        },
-        "images": {"type": "folder", "path": str(samples), "index": str(index)},
-    })
+def demo_tenant(ehr_fhir_base: str, private_jwk: dict[str, Any], samples: Path, index: Path) -> TenantConfig:
+    return TenantConfig.model_validate(
+        {
+            "authorization": {
+                "type": "smart-on-fhir",
+                "fhirBaseUrl": ehr_fhir_base,
+                "scope": BACKEND_SCOPE,
+                "client": {"client_id": BACKEND_CLIENT_ID, "jwkPrivate": private_jwk},
+            },
+            "images": {"type": "folder", "path": str(samples), "index": str(index)},
+        }
+    )
 
 
 def open_tenant(samples: Path, index: Path) -> TenantConfig:
-    return TenantConfig.model_validate({
-        "authorization": {"type": "mock", "disableAuthzChecks": True},
-        "images": {"type": "folder", "path": str(samples), "index": str(index),
-                   "lookup": "all-studies-on-server"},
-    })
+    return TenantConfig.model_validate(
+        {
+            "authorization": {"type": "mock", "disableAuthzChecks": True},
+            "images": {
+                "type": "folder",
+                "path": str(samples),
+                "index": str(index),
+                "lookup": "all-studies-on-server",
+            },
+        }
+    )
 
 
 def _new_backend_key() -> dict[str, Any]:

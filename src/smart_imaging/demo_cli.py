@@ -16,11 +16,16 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     demo = commands.add_parser("demo", help="run the whole SMART Imaging demo on one port")
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    demo.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                      help="state, keys and sample studies (default ./demo-data)")
+    demo.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="state, keys and sample studies (default ./demo-data)"
+    )
     demo.add_argument("--base-url", help="public URL, when not http://localhost:PORT")
-    demo.add_argument("--dynamic-upstream-allow", action="append", metavar="HOST[:PORT]",
-                      help="hosts /dyn/ configs may reach (default: this machine only)")
+    demo.add_argument(
+        "--dynamic-upstream-allow",
+        action="append",
+        metavar="HOST[:PORT]",
+        help="hosts /dyn/ configs may reach (default: this machine only)",
+    )
     demo.set_defaults(handler=run_demo)
 
     samples = commands.add_parser("samples", help="write the demo's sample DICOM studies")
@@ -64,22 +69,25 @@ def run_demo(args: argparse.Namespace) -> int:
     allow = tuple(args.dynamic_upstream_allow or ("localhost", "127.0.0.1", "[::1]"))
     app = create_demo_app(base_url, args.data, dynamic_upstream_allow=allow)
     print(banner(base_url), file=sys.stderr, flush=True)
-    config = uvicorn.Config(app, host=args.host, port=args.port, access_log=False, log_config=None,
-                            timeout_graceful_shutdown=3)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, access_log=False, log_config=None, timeout_graceful_shutdown=3
+    )
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C after its shutdown
         uvicorn.Server(config).run()
     return 0
 
 
 def banner(base: str) -> str:
-    return "\n".join([
-        "",
-        "smart-imaging demo is running",
-        f"  Viewer app             {base}/",
-        f"  EHR sandbox (SMART)    {base}/ehr/fhir   (discovery: /.well-known/smart-configuration)",
-        f"  Imaging FHIR endpoint  {base}/demo/fhir  (tokens from the sandbox, introspected)",
-        f"  Open debug tenant      {base}/open/fhir/ImagingStudy  (no token needed)",
-        f"  Dynamic tenants        {base}/dyn/{{base64url(config)}}/fhir",
-        "Press Ctrl-C to stop.",
-        "",
-    ])
+    return "\n".join(
+        [
+            "",
+            "smart-imaging demo is running",
+            f"  Viewer app             {base}/",
+            f"  EHR sandbox (SMART)    {base}/ehr/fhir   (discovery: /.well-known/smart-configuration)",
+            f"  Imaging FHIR endpoint  {base}/demo/fhir  (tokens from the sandbox, introspected)",
+            f"  Open debug tenant      {base}/open/fhir/ImagingStudy  (no token needed)",
+            f"  Dynamic tenants        {base}/dyn/{{base64url(config)}}/fhir",
+            "Press Ctrl-C to stop.",
+            "",
+        ]
+    )

@@ -65,7 +65,9 @@ class InsufficientScope(Forbidden):
     error = "insufficient_scope"
 
     def __init__(self, message: str, *, scope: str = "") -> None:
-        challenge = f'Bearer realm="smart-imaging", error="insufficient_scope", error_description="{_quote(message)}"'
+        challenge = (
+            f'Bearer realm="smart-imaging", error="insufficient_scope", error_description="{_quote(message)}"'
+        )
         if scope:
             challenge += f', scope="{scope}"'
         super().__init__(message, headers={"WWW-Authenticate": challenge})

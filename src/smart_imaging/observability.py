@@ -34,12 +34,18 @@ def route_kind(path: str) -> str:
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("smart_imaging_requests_total", "HTTP requests",
-                                ["route", "status"], registry=self.registry)
-        self.duration = Histogram("smart_imaging_request_seconds", "Time to the end of the response",
-                                  ["route"], registry=self.registry)
-        self.bytes = Counter("smart_imaging_response_bytes_total", "Response body bytes",
-                             ["route"], registry=self.registry)
+        self.requests = Counter(
+            "smart_imaging_requests_total", "HTTP requests", ["route", "status"], registry=self.registry
+        )
+        self.duration = Histogram(
+            "smart_imaging_request_seconds",
+            "Time to the end of the response",
+            ["route"],
+            registry=self.registry,
+        )
+        self.bytes = Counter(
+            "smart_imaging_response_bytes_total", "Response body bytes", ["route"], registry=self.registry
+        )
 
 
 class AccessLogMiddleware:
@@ -76,13 +82,18 @@ class AccessLogMiddleware:
         self.metrics.bytes.labels(kind).inc(seen["bytes"])
         if path in ("/metrics", "/healthz"):
             return
-        access_log.info(json.dumps({
-            "method": scope.get("method"),
-            "path": redact_path(path),
-            "route": kind,
-            "tenant": state.get("tenant"),
-            "status": seen["status"],
-            "ms": round(elapsed * 1000, 1),
-            "bytes": seen["bytes"],
-            "patient": state.get("patient"),
-        }, separators=(",", ":")))
+        access_log.info(
+            json.dumps(
+                {
+                    "method": scope.get("method"),
+                    "path": redact_path(path),
+                    "route": kind,
+                    "tenant": state.get("tenant"),
+                    "status": seen["status"],
+                    "ms": round(elapsed * 1000, 1),
+                    "bytes": seen["bytes"],
+                    "patient": state.get("patient"),
+                },
+                separators=(",", ":"),
+            )
+        )

@@ -57,8 +57,9 @@ def choose_media_type(accept: str | None) -> str:
     raise NotAcceptable("rendered images are available as image/jpeg or image/png")
 
 
-def parse_options(params: tuple[tuple[str, str], ...], media_type: str,
-                  viewport: tuple[int, int] | None = None) -> RenderOptions:
+def parse_options(
+    params: tuple[tuple[str, str], ...], media_type: str, viewport: tuple[int, int] | None = None
+) -> RenderOptions:
     """Read ``window``, ``quality`` and ``viewport`` query parameters (PS3.18 8.3.5.1)."""
     window: Window | None = None
     quality = 90
@@ -165,8 +166,7 @@ def _parse_viewport(value: str) -> tuple[int, int]:
     parts = value.split(",")
     if len(parts) < 2:
         raise BadRequest("viewport must be width,height")
-    return (_parse_int(parts[0], "viewport width", 1, 4096),
-            _parse_int(parts[1], "viewport height", 1, 4096))
+    return (_parse_int(parts[0], "viewport width", 1, 4096), _parse_int(parts[1], "viewport height", 1, 4096))
 
 
 def _parse_int(value: str, what: str, low: int, high: int) -> int:

@@ -33,10 +33,16 @@ class Settings:
         if env.get("SMART_IMAGING_PORT"):
             values["port"] = int(env["SMART_IMAGING_PORT"])
         if env.get("SMART_IMAGING_DYNAMIC_TENANTS"):
-            values["dynamic_tenants"] = env["SMART_IMAGING_DYNAMIC_TENANTS"].lower() in ("1", "true", "yes", "on")
+            values["dynamic_tenants"] = env["SMART_IMAGING_DYNAMIC_TENANTS"].lower() in (
+                "1",
+                "true",
+                "yes",
+                "on",
+            )
         if env.get("SMART_IMAGING_DYNAMIC_UPSTREAM_ALLOW"):
             values["dynamic_upstream_allow"] = tuple(
-                h.strip() for h in env["SMART_IMAGING_DYNAMIC_UPSTREAM_ALLOW"].split(",") if h.strip())
+                h.strip() for h in env["SMART_IMAGING_DYNAMIC_UPSTREAM_ALLOW"].split(",") if h.strip()
+            )
         if env.get("SMART_IMAGING_KEY"):
             values["key"] = env["SMART_IMAGING_KEY"]
         values.update({k: v for k, v in overrides.items() if v is not None})

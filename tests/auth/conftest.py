@@ -18,12 +18,26 @@ from oidc_server import OidcServer, free_port
 from smart_ehr import EhrState, make_ehr
 
 PATIENTS = {
-    "pat-a": {"resourceType": "Patient", "id": "pat-a", "identifier": [
-        {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},
-         "value": "MRN-A"}]},
-    "pat-b": {"resourceType": "Patient", "id": "pat-b", "identifier": [
-        {"system": "urn:test:insurance", "value": "INS-9"},
-        {"system": "urn:test:local-mrn", "value": "MRN-B"}]},  # no type: only a custom FHIRPath finds it
+    "pat-a": {
+        "resourceType": "Patient",
+        "id": "pat-a",
+        "identifier": [
+            {
+                "type": {
+                    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]
+                },
+                "value": "MRN-A",
+            }
+        ],
+    },
+    "pat-b": {
+        "resourceType": "Patient",
+        "id": "pat-b",
+        "identifier": [
+            {"system": "urn:test:insurance", "value": "INS-9"},
+            {"system": "urn:test:local-mrn", "value": "MRN-B"},
+        ],
+    },  # no type: only a custom FHIRPath finds it
 }
 
 
@@ -32,8 +46,14 @@ class ThreadServer:
 
     def __init__(self, app: Any, port: int | None = None) -> None:
         self.port = port or free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="off", timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -55,17 +75,23 @@ class ThreadServer:
 def backend_keys() -> dict[str, dict[str, Any]]:
     es = ECKey.generate_key("P-384", parameters={"kid": "es384-test", "alg": "ES384"})
     rs = RSAKey.generate_key(2048, parameters={"kid": "rs384-test", "alg": "RS384"})
-    return {"es384": es.as_dict(private=True), "es384-public": es.as_dict(private=False),
-            "rs384": rs.as_dict(private=True), "rs384-public": rs.as_dict(private=False)}
+    return {
+        "es384": es.as_dict(private=True),
+        "es384-public": es.as_dict(private=False),
+        "rs384": rs.as_dict(private=True),
+        "rs384-public": rs.as_dict(private=False),
+    }
 
 
 @pytest.fixture(scope="session")
-def smart_stack(tmp_path_factory: pytest.TempPathFactory,
-                backend_keys: dict[str, dict[str, Any]]) -> Iterator[tuple[OidcServer, EhrState]]:
+def smart_stack(
+    tmp_path_factory: pytest.TempPathFactory, backend_keys: dict[str, dict[str, Any]]
+) -> Iterator[tuple[OidcServer, EhrState]]:
     """oidc-provider + test EHR, started once. Use the ``oidc`` and ``ehr`` fixtures."""
     ehr_port = free_port()
-    provider_key = RSAKey.generate_key(2048, parameters={"kid": "provider-rs256", "alg": "RS256",
-                                                        "use": "sig"})
+    provider_key = RSAKey.generate_key(
+        2048, parameters={"kid": "provider-rs256", "alg": "RS256", "use": "sig"}
+    )
     config = {
         "port": free_port(),
         "fhirBaseUrl": f"http://127.0.0.1:{ehr_port}/fhir",
@@ -104,20 +130,24 @@ def ehr(smart_stack: tuple[OidcServer, EhrState]) -> EhrState:
 @pytest.fixture
 def smart_config(oidc: OidcServer, ehr: EhrState, backend_keys: dict[str, dict[str, Any]]):
     """Build a ``smart-on-fhir`` authorization dict for the test stack; override by kwargs."""
+
     def make(**overrides: Any) -> dict[str, Any]:
         config: dict[str, Any] = {
             "type": "smart-on-fhir",
             "fhirBaseUrl": ehr.fhir_base,
             "scope": "system/Patient.read",
-            "client": {"client_id": "imaging-server", "jwk": backend_keys["es384-public"],
-                       "jwkPrivate": backend_keys["es384"]},
+            "client": {
+                "client_id": "imaging-server",
+                "jwk": backend_keys["es384-public"],
+                "jwkPrivate": backend_keys["es384"],
+            },
             "introspectionAuth": "private_key_jwt",
             "timeout": 2,
         }
         config.update(overrides)
         return config
-    return make
 
+    return make
 
 
 @pytest.fixture

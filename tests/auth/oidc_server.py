@@ -43,8 +43,12 @@ def ensure_installed() -> Path:
     marker = CACHE / "node_modules" / "oidc-provider" / "package.json"
     if not marker.exists() or (CACHE / "package.json").read_text() != wanted:
         (CACHE / "package.json").write_text(wanted)
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=CACHE,
-                       check=True, timeout=300)
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=CACHE,
+            check=True,
+            timeout=300,
+        )
     shutil.copy(HERE / "server.mjs", CACHE / "server.mjs")
     return CACHE
 
@@ -61,14 +65,27 @@ class OidcServer:
     def introspections(self, client_id: str) -> int:
         return int(self.stats()["introspection"].get(client_id, 0))
 
-    def app_token(self, patient: str | None, scope: str = IMAGING_SCOPE, *, client: str = "app",
-                  resource: str | None = None) -> dict[str, Any]:
+    def app_token(
+        self,
+        patient: str | None,
+        scope: str = IMAGING_SCOPE,
+        *,
+        client: str = "app",
+        resource: str | None = None,
+    ) -> dict[str, Any]:
         """A real access token via authorization code + PKCE (interactions finish at once)."""
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
-        params = {"client_id": client, "response_type": "code", "redirect_uri": REDIRECT_URI,
-                  "scope": scope, "state": secrets.token_urlsafe(8), "code_challenge": challenge.decode(),
-                  "code_challenge_method": "S256", "login_hint": patient or "no-patient"}
+        params = {
+            "client_id": client,
+            "response_type": "code",
+            "redirect_uri": REDIRECT_URI,
+            "scope": scope,
+            "state": secrets.token_urlsafe(8),
+            "code_challenge": challenge.decode(),
+            "code_challenge_method": "S256",
+            "login_hint": patient or "no-patient",
+        }
         if resource:
             params["resource"] = resource
         with httpx.Client(timeout=10) as http:
@@ -80,9 +97,16 @@ class OidcServer:
                 response = http.get(urljoin(self.issuer + "/", location))
             query = parse_qs(urlsplit(location).query)
             if "code" not in query:
-                raise RuntimeError(f"authorization failed: {response.status_code} {location} {response.text[:300]}")
-            form = {"grant_type": "authorization_code", "code": query["code"][0],
-                    "redirect_uri": REDIRECT_URI, "client_id": client, "code_verifier": verifier}
+                raise RuntimeError(
+                    f"authorization failed: {response.status_code} {location} {response.text[:300]}"
+                )
+            form = {
+                "grant_type": "authorization_code",
+                "code": query["code"][0],
+                "redirect_uri": REDIRECT_URI,
+                "client_id": client,
+                "code_verifier": verifier,
+            }
             if resource:
                 form["resource"] = resource
             token = http.post(f"{self.issuer}/token", data=form)
@@ -90,8 +114,9 @@ class OidcServer:
             return dict(token.json())
 
     def revoke(self, token: str, client: str = "app") -> None:
-        response = httpx.post(f"{self.issuer}/token/revocation", data={"token": token, "client_id": client},
-                              timeout=10)
+        response = httpx.post(
+            f"{self.issuer}/token/revocation", data={"token": token, "client_id": client}, timeout=10
+        )
         response.raise_for_status()
 
 
@@ -100,8 +125,12 @@ def start(config: dict[str, Any], workdir: Path) -> OidcServer:
     port = int(config["port"])
     path = workdir / "oidc-config.json"
     path.write_text(json.dumps(config))
-    process = subprocess.Popen(["node", str(cache / "server.mjs"), str(path)], cwd=cache,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        ["node", str(cache / "server.mjs"), str(path)],
+        cwd=cache,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     issuer = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

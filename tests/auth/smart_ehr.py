@@ -26,7 +26,9 @@ class EhrState:
     ehr_secret: str
     base_url: str = ""  # set once served: http://127.0.0.1:PORT
     patients: dict[str, dict[str, Any]] = field(default_factory=dict)
-    faults: dict[str, str] = field(default_factory=dict)  # endpoint -> slow|garbage|unavailable|error500|missing
+    faults: dict[str, str] = field(
+        default_factory=dict
+    )  # endpoint -> slow|garbage|unavailable|error500|missing
     introspection: str = "oidc"  # "oidc": point discovery at oidc-provider; "proxy": our /introspect
     counts: dict[str, int] = field(default_factory=dict)
     patient_readers: list[str] = field(default_factory=list)  # client_id of each accepted Patient read
@@ -56,8 +58,9 @@ async def _fault(state: EhrState, name: str) -> Response | None:
 
 async def _introspect_at_oidc(state: EhrState, token: str) -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=5) as http:
-        response = await http.post(f"{state.issuer}/token/introspection", data={"token": token},
-                                   auth=("ehr", state.ehr_secret))
+        response = await http.post(
+            f"{state.issuer}/token/introspection", data={"token": token}, auth=("ehr", state.ehr_secret)
+        )
         response.raise_for_status()
         return dict(response.json())
 
@@ -79,8 +82,11 @@ def make_ehr(state: EhrState) -> Starlette:
             "issuer": state.issuer,
             "token_endpoint": f"{state.issuer}/token",
             "jwks_uri": f"{state.issuer}/jwks",
-            "introspection_endpoint": (f"{state.issuer}/token/introspection" if state.introspection == "oidc"
-                                       else f"{state.fhir_base}/introspect"),
+            "introspection_endpoint": (
+                f"{state.issuer}/token/introspection"
+                if state.introspection == "oidc"
+                else f"{state.fhir_base}/introspect"
+            ),
             "capabilities": ["launch-ehr", "client-public", "permission-v2", "context-ehr-patient"],
             "grant_types_supported": ["authorization_code", "client_credentials"],
         }
@@ -116,8 +122,10 @@ def make_ehr(state: EhrState) -> Starlette:
         form = parse_qs((await request.body()).decode())  # no python-multipart needed
         return JSONResponse(await _introspect_at_oidc(state, form.get("token", [""])[0]))
 
-    return Starlette(routes=[
-        Route("/fhir/.well-known/smart-configuration", smart_configuration),
-        Route("/fhir/Patient/{id}", patient),
-        Route("/fhir/introspect", introspect, methods=["POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/fhir/.well-known/smart-configuration", smart_configuration),
+            Route("/fhir/Patient/{id}", patient),
+            Route("/fhir/introspect", introspect, methods=["POST"]),
+        ]
+    )

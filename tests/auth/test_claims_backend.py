@@ -21,8 +21,14 @@ from smart_imaging.errors import (
 from smart_imaging.tenants.config import ClientConfig
 
 NOW = 1_700_000_000.0
-GOOD = {"active": True, "exp": NOW + 60, "scope": "patient/ImagingStudy.rs", "patient": "p1",
-        "iss": "https://as", "aud": "https://ehr/fhir"}
+GOOD = {
+    "active": True,
+    "exp": NOW + 60,
+    "scope": "patient/ImagingStudy.rs",
+    "patient": "p1",
+    "iss": "https://as",
+    "aud": "https://ehr/fhir",
+}
 
 
 def test_check_token_accepts_a_good_token() -> None:
@@ -30,13 +36,21 @@ def test_check_token_accepts_a_good_token() -> None:
     assert scopes == {"patient/ImagingStudy.rs"}
 
 
-@pytest.mark.parametrize("change, error", [
-    ({"active": False}, Unauthorized), ({"active": "true"}, Unauthorized),
-    ({"exp": NOW - 1}, Unauthorized), ({"exp": "soon"}, Unauthorized), ({"nbf": NOW + 300}, Unauthorized),
-    ({"iss": "https://other"}, Unauthorized), ({"aud": ["https://other"]}, Unauthorized),
-    ({"aud": 5}, Unauthorized), ({"scope": "user/*.* system/*.*"}, InsufficientScope),
-    ({"scope": None}, InsufficientScope),
-])
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        ({"active": False}, Unauthorized),
+        ({"active": "true"}, Unauthorized),
+        ({"exp": NOW - 1}, Unauthorized),
+        ({"exp": "soon"}, Unauthorized),
+        ({"nbf": NOW + 300}, Unauthorized),
+        ({"iss": "https://other"}, Unauthorized),
+        ({"aud": ["https://other"]}, Unauthorized),
+        ({"aud": 5}, Unauthorized),
+        ({"scope": "user/*.* system/*.*"}, InsufficientScope),
+        ({"scope": None}, InsufficientScope),
+    ],
+)
 def test_check_token_refusals(change: dict, error: type) -> None:
     policy = TokenPolicy(issuer="https://as", audience=("https://ehr/fhir",))
     with pytest.raises(error) as caught:
@@ -94,8 +108,15 @@ def test_basic_credentials_form_encode_first() -> None:
 
 
 def test_token_response_parsing() -> None:
-    assert parse_token_response({"access_token": "t", "token_type": "bearer", "expires_in": 300}) == ("t", 300)
-    for bad in ({}, {"access_token": "t", "token_type": "mac"}, {"access_token": "t", "expires_in": -1},
-                {"access_token": "t", "expires_in": True}):
+    assert parse_token_response({"access_token": "t", "token_type": "bearer", "expires_in": 300}) == (
+        "t",
+        300,
+    )
+    for bad in (
+        {},
+        {"access_token": "t", "token_type": "mac"},
+        {"access_token": "t", "expires_in": -1},
+        {"access_token": "t", "expires_in": True},
+    ):
         with pytest.raises(UpstreamError):
             parse_token_response(bad)

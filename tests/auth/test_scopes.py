@@ -5,22 +5,47 @@ from smart_imaging.auth.scopes import grants_read, imaging_scopes, is_v2_permiss
 REPORTS = ("ImagingStudy", "DiagnosticReport")
 
 
-@pytest.mark.parametrize("scope", [
-    "patient/ImagingStudy.read", "patient/*.read", "patient/ImagingStudy.rs", "patient/*.rs",
-    "patient/ImagingStudy.cruds", "patient/*.cruds", "patient/*.*", "patient/ImagingStudy.*",
-    "patient/ImagingStudy.rs", "patient/ImagingStudy.crs",
-])
+@pytest.mark.parametrize(
+    "scope",
+    [
+        "patient/ImagingStudy.read",
+        "patient/*.read",
+        "patient/ImagingStudy.rs",
+        "patient/*.rs",
+        "patient/ImagingStudy.cruds",
+        "patient/*.cruds",
+        "patient/*.*",
+        "patient/ImagingStudy.*",
+        "patient/ImagingStudy.rs",
+        "patient/ImagingStudy.crs",
+    ],
+)
 def test_granting_scopes(scope: str) -> None:
     assert grants_read(scope)
 
 
-@pytest.mark.parametrize("scope", [
-    "user/ImagingStudy.read", "system/*.rs", "user/*.*", "patient/ImagingStudy.write",
-    "patient/ImagingStudy.r", "patient/ImagingStudy.s", "patient/ImagingStudy.sr",
-    "patient/ImagingStudy.rrs", "patient/Observation.rs", "patient/DiagnosticReport.read",
-    "patient/ImagingStudy.rs?status=available", "launch/patient", "openid", "patient",
-    "patient/ImagingStudy", "patient/ImagingStudy.cud", "Patient/ImagingStudy.read",
-])
+@pytest.mark.parametrize(
+    "scope",
+    [
+        "user/ImagingStudy.read",
+        "system/*.rs",
+        "user/*.*",
+        "patient/ImagingStudy.write",
+        "patient/ImagingStudy.r",
+        "patient/ImagingStudy.s",
+        "patient/ImagingStudy.sr",
+        "patient/ImagingStudy.rrs",
+        "patient/Observation.rs",
+        "patient/DiagnosticReport.read",
+        "patient/ImagingStudy.rs?status=available",
+        "launch/patient",
+        "openid",
+        "patient",
+        "patient/ImagingStudy",
+        "patient/ImagingStudy.cud",
+        "Patient/ImagingStudy.read",
+    ],
+)
 def test_scopes_that_never_grant_imaging(scope: str) -> None:
     assert not grants_read(scope)
 

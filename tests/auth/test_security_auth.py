@@ -14,9 +14,15 @@ NOW = 1_700_000_000.0
 GOOD = {"active": True, "exp": NOW + 60, "scope": "patient/ImagingStudy.rs", "patient": "p1"}
 
 
-@pytest.mark.parametrize("claim, value", [
-    ("exp", float("nan")), ("exp", float("inf")), ("nbf", float("nan")), ("nbf", float("-inf")),
-])
+@pytest.mark.parametrize(
+    "claim, value",
+    [
+        ("exp", float("nan")),
+        ("exp", float("inf")),
+        ("nbf", float("nan")),
+        ("nbf", float("-inf")),
+    ],
+)
 def test_non_finite_exp_or_nbf_is_refused(claim: str, value: float) -> None:
     """Python's json accepts NaN and Infinity; an exp of NaN compared false with every time,
     so the token never expired and its decision was cached forever."""

@@ -15,41 +15,60 @@ MULTIPART_DICOM = 'multipart/related; type="application/dicom"'
 
 
 @pytest.fixture
-def server(orthanc: Any, sample_data: Any, ehr: EhrState, smart_config, imaging_server: Callable[..., str]) -> str:
+def server(
+    orthanc: Any, sample_data: Any, ehr: EhrState, smart_config, imaging_server: Callable[..., str]
+) -> str:
     ehr.patients["pat-a"]["identifier"][0]["value"] = A
     ehr.patients["pat-b"]["identifier"][1]["value"] = B  # only under system urn:test:local-mrn
-    images = {"type": "dicom-web", "endpoint": orthanc.dicomweb_url,
-              "authentication": {"type": "http-basic", "username": orthanc.username,
-                                 "password": orthanc.password}}
-    return imaging_server({
-        "smart": {"authorization": smart_config(), "images": images},
-        "by-text": {"authorization": smart_config(),
-                    "images": {**images, "mrn": ["identifier.where(system='urn:test:local-mrn').value"]}},
-        "nocache": {"authorization": smart_config(cacheTtl=0, negativeCacheTtl=0), "images": images},
-        "ehr-down": {"authorization": smart_config(fhirBaseUrl=f"http://127.0.0.1:{free_port()}/fhir"),
-                     "images": images},
-    })
+    images = {
+        "type": "dicom-web",
+        "endpoint": orthanc.dicomweb_url,
+        "authentication": {"type": "http-basic", "username": orthanc.username, "password": orthanc.password},
+    }
+    return imaging_server(
+        {
+            "smart": {"authorization": smart_config(), "images": images},
+            "by-text": {
+                "authorization": smart_config(),
+                "images": {**images, "mrn": ["identifier.where(system='urn:test:local-mrn').value"]},
+            },
+            "nocache": {"authorization": smart_config(cacheTtl=0, negativeCacheTtl=0), "images": images},
+            "ehr-down": {
+                "authorization": smart_config(fhirBaseUrl=f"http://127.0.0.1:{free_port()}/fhir"),
+                "images": images,
+            },
+        }
+    )
 
 
 def search(base: str, tenant: str, patient: str, token: str | None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.get(f"{base}/{tenant}/fhir/ImagingStudy", params={"patient": patient}, headers=headers,
-                     timeout=30)
+    return httpx.get(
+        f"{base}/{tenant}/fhir/ImagingStudy", params={"patient": patient}, headers=headers, timeout=30
+    )
 
 
 def studies(response: httpx.Response) -> dict[str, str]:
     assert response.status_code == 200, response.text
-    return {e["resource"]["id"]: e["resource"]["contained"][0]["address"]
-            for e in response.json().get("entry", []) if e["resource"]["resourceType"] == "ImagingStudy"}
+    return {
+        e["resource"]["id"]: e["resource"]["contained"][0]["address"]
+        for e in response.json().get("entry", [])
+        if e["resource"]["resourceType"] == "ImagingStudy"
+    }
 
 
-def test_token_patient_mrn_finds_their_studies_and_wado_works(server: str, oidc: OidcServer, sample_data: Any) -> None:
+def test_token_patient_mrn_finds_their_studies_and_wado_works(
+    server: str, oidc: OidcServer, sample_data: Any
+) -> None:
     token = oidc.app_token("pat-a")["access_token"]
     found = studies(search(server, "smart", "pat-a", token))
     assert set(found) == set(sample_data.patients[A])
     study, address = next(iter(found.items()))
-    metadata = httpx.get(f"{address}/studies/{study}/metadata", timeout=30,
-                         headers={"Authorization": f"Bearer {token}", "Accept": "application/dicom+json"})
+    metadata = httpx.get(
+        f"{address}/studies/{study}/metadata",
+        timeout=30,
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/dicom+json"},
+    )
     assert metadata.status_code == 200 and metadata.json()[0]["0020000D"]["Value"] == [study]
     no_token = httpx.get(f"{address}/studies/{study}/metadata", timeout=30)
     assert no_token.status_code == 401 and no_token.headers["www-authenticate"].startswith("Bearer")
@@ -69,18 +88,23 @@ def test_another_patients_search_or_studies_are_403(server: str, oidc: OidcServe
     refused = search(server, "smart", "pat-b", token_a)
     assert refused.status_code == 403 and refused.json()["resourceType"] == "OperationOutcome"
     study, address = next(iter(studies(search(server, "smart", "pat-a", token_a)).items()))
-    stolen = httpx.get(f"{address}/studies/{study}/metadata", headers={"Authorization": f"Bearer {token_b}"},
-                       timeout=30)
+    stolen = httpx.get(
+        f"{address}/studies/{study}/metadata", headers={"Authorization": f"Bearer {token_b}"}, timeout=30
+    )
     assert stolen.status_code == 403
 
 
-@pytest.mark.parametrize("patient, scope, status, error", [
-    ("pat-a", "openid patient/Observation.rs", 403, "insufficient_scope"),
-    ("pat-a", "openid user/*.rs system/Patient.read", 403, "insufficient_scope"),
-    (None, "openid patient/ImagingStudy.rs", 403, None),
-])
-def test_refusals_through_the_server(server: str, oidc: OidcServer, patient: str | None, scope: str,
-                                     status: int, error: str | None) -> None:
+@pytest.mark.parametrize(
+    "patient, scope, status, error",
+    [
+        ("pat-a", "openid patient/Observation.rs", 403, "insufficient_scope"),
+        ("pat-a", "openid user/*.rs system/Patient.read", 403, "insufficient_scope"),
+        (None, "openid patient/ImagingStudy.rs", 403, None),
+    ],
+)
+def test_refusals_through_the_server(
+    server: str, oidc: OidcServer, patient: str | None, scope: str, status: int, error: str | None
+) -> None:
     response = search(server, "smart", "pat-a", oidc.app_token(patient, scope)["access_token"])
     assert response.status_code == status
     if error:

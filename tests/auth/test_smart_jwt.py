@@ -53,21 +53,30 @@ class Issuer:
 
     def app(self) -> Starlette:
         async def config(request: Any) -> JSONResponse:
-            return JSONResponse({"issuer": self.url, "jwks_uri": f"{self.url}/jwks",
-                                 "token_endpoint": f"{self.url}/token"})
+            return JSONResponse(
+                {"issuer": self.url, "jwks_uri": f"{self.url}/jwks", "token_endpoint": f"{self.url}/token"}
+            )
 
         async def jwks(request: Any) -> JSONResponse:
             self.fetches += 1
             return JSONResponse({"keys": [k.as_dict(private=False) for k in self.keys]})
 
-        return Starlette(routes=[Route("/fhir/.well-known/smart-configuration", config),
-                                 Route("/jwks", jwks)])
+        return Starlette(
+            routes=[Route("/fhir/.well-known/smart-configuration", config), Route("/jwks", jwks)]
+        )
 
     def token(self, **claims: Any) -> str:
         key = self.keys[-1]
         now = int(time.time())
-        payload = {"iss": self.url, "aud": f"{self.url}/fhir", "exp": now + 300, "nbf": now,
-                   "scope": "patient/*.rs", "patient": "p1", **claims}
+        payload = {
+            "iss": self.url,
+            "aud": f"{self.url}/fhir",
+            "exp": now + 300,
+            "nbf": now,
+            "scope": "patient/*.rs",
+            "patient": "p1",
+            **claims,
+        }
         return jwt.encode({"alg": "RS256", "kid": key.kid}, payload, key, algorithms=["RS256"])
 
 
@@ -84,8 +93,13 @@ async def test_jwks_refreshed_on_unknown_kid(monkeypatch: pytest.MonkeyPatch, sm
         assert (await authorizer.authorize(AuthRequest(issuer.token(), "t"))).patient_id == "p1"
         assert issuer.fetches == 2  # refreshed for the unknown kid
         now = int(time.time())
-        for claims in ({"exp": now - 1}, {"nbf": now + 600}, {"iss": "https://evil.example"},
-                       {"aud": "https://elsewhere.example"}, {"patient": None, "scope": "user/*.rs"}):
+        for claims in (
+            {"exp": now - 1},
+            {"nbf": now + 600},
+            {"iss": "https://evil.example"},
+            {"aud": "https://elsewhere.example"},
+            {"patient": None, "scope": "user/*.rs"},
+        ):
             with pytest.raises((Unauthorized, InsufficientScope)):
                 await authorizer.authorize(AuthRequest(issuer.token(**claims), "t"))
         none_alg = "eyJhbGciOiJub25lIn0." + issuer.token().split(".")[1] + "."

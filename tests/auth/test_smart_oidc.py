@@ -28,12 +28,17 @@ async def authorize(authorizer: Any, token: str | None, patient: str | None = No
 
 
 @pytest.mark.parametrize("auth_kind", ["private_key_jwt", "client_secret_basic", "bearer"])
-async def test_valid_token_grants_its_patient(auth_kind: str, oidc: OidcServer, ehr: EhrState,
-                                               smart_config, http) -> None:
+async def test_valid_token_grants_its_patient(
+    auth_kind: str, oidc: OidcServer, ehr: EhrState, smart_config, http
+) -> None:
     overrides: dict[str, Any] = {"introspectionAuth": auth_kind}
     if auth_kind == "client_secret_basic":
-        overrides["client"] = {**smart_config()["client"], "client_id": "imaging-secret",
-                               "client_secret": oidc.secrets["imaging-secret"], "jwkPrivate": None}
+        overrides["client"] = {
+            **smart_config()["client"],
+            "client_id": "imaging-secret",
+            "client_secret": oidc.secrets["imaging-secret"],
+            "jwkPrivate": None,
+        }
         overrides["type"] = "smart-on-fhir-with-meditech-bugfixes"
         overrides["allowInsecurePatientFromRequest"] = True
     if auth_kind == "bearer":
@@ -51,7 +56,9 @@ async def test_valid_token_grants_its_patient(auth_kind: str, oidc: OidcServer, 
         assert ehr.patient_readers == ["imaging-server"]  # read with our backend token
 
 
-async def test_rs384_backend_client(oidc: OidcServer, ehr: EhrState, smart_config, backend_keys, http) -> None:
+async def test_rs384_backend_client(
+    oidc: OidcServer, ehr: EhrState, smart_config, backend_keys, http
+) -> None:
     client = {"client_id": "imaging-server-rs", "jwkPrivate": backend_keys["rs384"]}
     authorizer = build(smart_config(client=client), http)
     before = oidc.stats()["token"].get("imaging-server-rs", 0)
@@ -61,7 +68,9 @@ async def test_rs384_backend_client(oidc: OidcServer, ehr: EhrState, smart_confi
     assert oidc.stats()["token"].get("imaging-server-rs", 0) == before + 1
 
 
-async def test_backend_token_is_cached_across_tokens(oidc: OidcServer, ehr: EhrState, smart_config, http) -> None:
+async def test_backend_token_is_cached_across_tokens(
+    oidc: OidcServer, ehr: EhrState, smart_config, http
+) -> None:
     ehr.introspection = "proxy"
     authorizer = build(smart_config(introspectionAuth="bearer"), http)
     before = oidc.stats()["token"].get("imaging-server", 0)
@@ -115,9 +124,14 @@ async def test_positive_decision_lives_no_longer_than_the_token(oidc: OidcServer
         await authorize(authorizer, token["access_token"])
 
 
-@pytest.mark.parametrize("scope", ["openid launch/patient patient/Observation.rs",
-                                   "openid launch/patient user/*.rs",
-                                   "openid launch/patient system/Patient.read"])
+@pytest.mark.parametrize(
+    "scope",
+    [
+        "openid launch/patient patient/Observation.rs",
+        "openid launch/patient user/*.rs",
+        "openid launch/patient system/Patient.read",
+    ],
+)
 async def test_token_without_imaging_scope_is_403(scope: str, oidc: OidcServer, smart_config, http) -> None:
     authorizer = build(smart_config(), http)
     with pytest.raises(InsufficientScope) as caught:
@@ -141,12 +155,16 @@ async def test_disable_authz_checks_still_needs_an_active_token(oidc: OidcServer
         await authorize(authorizer, "bogus")
 
 
-async def test_issuer_and_audience_are_checked_when_configured(oidc: OidcServer, ehr: EhrState,
-                                                              smart_config, http) -> None:
+async def test_issuer_and_audience_are_checked_when_configured(
+    oidc: OidcServer, ehr: EhrState, smart_config, http
+) -> None:
     token = oidc.app_token("pat-a")["access_token"]
     good = build(smart_config(audience=ehr.fhir_base, issuer=oidc.issuer), http)
     assert (await authorize(good, token)).patient_id == "pat-a"
-    for overrides in ({"audience": "https://elsewhere.example/fhir"}, {"issuer": "https://other-issuer.example"}):
+    for overrides in (
+        {"audience": "https://elsewhere.example/fhir"},
+        {"issuer": "https://other-issuer.example"},
+    ):
         with pytest.raises(Unauthorized):
             await authorize(build(smart_config(**overrides), http), token)
 
@@ -179,7 +197,9 @@ async def test_cache_off_introspects_every_time(oidc: OidcServer, smart_config, 
     assert oidc.introspections("imaging-server") == before + 3
 
 
-async def test_building_does_no_io_and_discovery_is_cached(ehr: EhrState, oidc: OidcServer, smart_config, http) -> None:
+async def test_building_does_no_io_and_discovery_is_cached(
+    ehr: EhrState, oidc: OidcServer, smart_config, http
+) -> None:
     authorizer = build(smart_config(), http)
     assert ehr.counts.get("smart-configuration", 0) == 0
     for patient in ("pat-a", "pat-b"):
@@ -188,10 +208,16 @@ async def test_building_does_no_io_and_discovery_is_cached(ehr: EhrState, oidc: 
     assert (await authorizer.ehr_configuration())["token_endpoint"] == f"{oidc.issuer}/token"
 
 
-async def test_config_endpoints_override_discovery(ehr: EhrState, oidc: OidcServer, smart_config, http) -> None:
+async def test_config_endpoints_override_discovery(
+    ehr: EhrState, oidc: OidcServer, smart_config, http
+) -> None:
     ehr.faults["smart-configuration"] = "unavailable"
-    authorizer = build(smart_config(tokenEndpoint=f"{oidc.issuer}/token",
-                                    introspectionEndpoint=f"{oidc.issuer}/token/introspection"), http)
+    authorizer = build(
+        smart_config(
+            tokenEndpoint=f"{oidc.issuer}/token", introspectionEndpoint=f"{oidc.issuer}/token/introspection"
+        ),
+        http,
+    )
     assert (await authorize(authorizer, oidc.app_token("pat-a")["access_token"])).patient_id == "pat-a"
     assert ehr.counts.get("smart-configuration", 0) == 0
 
@@ -199,20 +225,24 @@ async def test_config_endpoints_override_discovery(ehr: EhrState, oidc: OidcServ
 # ------------------------------------------------------------------ failures: 503 / 502, never a grant
 
 
-@pytest.mark.parametrize("endpoint, fault, error", [
-    ("smart-configuration", "unavailable", Unavailable),
-    ("smart-configuration", "slow", Unavailable),
-    ("smart-configuration", "garbage", UpstreamError),
-    ("smart-configuration", "wrong-shape", UpstreamError),
-    ("smart-configuration", "error500", UpstreamError),
-    ("smart-configuration", "missing", UpstreamError),
-    ("introspect", "garbage", UpstreamError),
-    ("introspect", "slow", Unavailable),
-    ("introspect", "unavailable", Unavailable),
-    ("introspect", "wrong-shape", UpstreamError),
-])
-async def test_ehr_failures_deny_with_503_or_502(endpoint: str, fault: str, error: type, ehr: EhrState,
-                                                 oidc: OidcServer, smart_config, http) -> None:
+@pytest.mark.parametrize(
+    "endpoint, fault, error",
+    [
+        ("smart-configuration", "unavailable", Unavailable),
+        ("smart-configuration", "slow", Unavailable),
+        ("smart-configuration", "garbage", UpstreamError),
+        ("smart-configuration", "wrong-shape", UpstreamError),
+        ("smart-configuration", "error500", UpstreamError),
+        ("smart-configuration", "missing", UpstreamError),
+        ("introspect", "garbage", UpstreamError),
+        ("introspect", "slow", Unavailable),
+        ("introspect", "unavailable", Unavailable),
+        ("introspect", "wrong-shape", UpstreamError),
+    ],
+)
+async def test_ehr_failures_deny_with_503_or_502(
+    endpoint: str, fault: str, error: type, ehr: EhrState, oidc: OidcServer, smart_config, http
+) -> None:
     ehr.introspection = "proxy"
     ehr.faults[endpoint] = fault
     authorizer = build(smart_config(introspectionAuth="bearer", timeout=0.5), http)
@@ -227,10 +257,18 @@ async def test_ehr_failures_deny_with_503_or_502(endpoint: str, fault: str, erro
     assert (await authorize(authorizer, token)).patient_id == "pat-a"
 
 
-@pytest.mark.parametrize("fault, error", [("unavailable", Unavailable), ("slow", Unavailable),
-                                          ("garbage", UpstreamError), ("error500", UpstreamError)])
-async def test_patient_read_failures(fault: str, error: type, ehr: EhrState, oidc: OidcServer,
-                                     smart_config, http) -> None:
+@pytest.mark.parametrize(
+    "fault, error",
+    [
+        ("unavailable", Unavailable),
+        ("slow", Unavailable),
+        ("garbage", UpstreamError),
+        ("error500", UpstreamError),
+    ],
+)
+async def test_patient_read_failures(
+    fault: str, error: type, ehr: EhrState, oidc: OidcServer, smart_config, http
+) -> None:
     authorizer = build(smart_config(timeout=0.5), http)
     grant = await authorize(authorizer, oidc.app_token("pat-a")["access_token"])
     ehr.faults["patient"] = fault
@@ -255,11 +293,15 @@ async def test_backend_credentials_refused_is_502(oidc: OidcServer, smart_config
 # ------------------------------------------------------------------ vendor variants
 
 
-async def test_epic_patient_from_sub_url_and_report_scope(oidc: OidcServer, ehr: EhrState, smart_config, http) -> None:
-    config = smart_config(type="smart-on-fhir-with-epic-bugfixes",
-                          introspectionEndpoint=f"{oidc.issuer}/token/introspection")
-    token = oidc.app_token(f"{ehr.fhir_base}/Patient/pat-b",
-                           "openid patient/DiagnosticReport.read")["access_token"]
+async def test_epic_patient_from_sub_url_and_report_scope(
+    oidc: OidcServer, ehr: EhrState, smart_config, http
+) -> None:
+    config = smart_config(
+        type="smart-on-fhir-with-epic-bugfixes", introspectionEndpoint=f"{oidc.issuer}/token/introspection"
+    )
+    token = oidc.app_token(f"{ehr.fhir_base}/Patient/pat-b", "openid patient/DiagnosticReport.read")[
+        "access_token"
+    ]
     grant = await authorize(build(config, http), token)
     assert grant.patient_id == "pat-b" and grant.scopes == {"patient/DiagnosticReport.read"}
     with pytest.raises((InsufficientScope, Forbidden)):  # plain smart-on-fhir: neither is acceptable
@@ -267,8 +309,9 @@ async def test_epic_patient_from_sub_url_and_report_scope(oidc: OidcServer, ehr:
 
 
 async def test_epic_sub_url_must_be_under_the_tenant_ehr(oidc: OidcServer, smart_config, http) -> None:
-    config = smart_config(type="smart-on-fhir-with-epic-bugfixes",
-                          introspectionEndpoint=f"{oidc.issuer}/token/introspection")
+    config = smart_config(
+        type="smart-on-fhir-with-epic-bugfixes", introspectionEndpoint=f"{oidc.issuer}/token/introspection"
+    )
     token = oidc.app_token("https://evil.example/fhir/Patient/pat-b")["access_token"]
     with pytest.raises(Forbidden):
         await authorize(build(config, http), token)
@@ -286,13 +329,17 @@ def test_epic_introspection_endpoint_is_derived_from_the_token_endpoint(smart_co
 
 
 def meditech(oidc: OidcServer, smart_config, allow: bool) -> dict[str, Any]:
-    return smart_config(type="smart-on-fhir-with-meditech-bugfixes", allowInsecurePatientFromRequest=allow,
-                        client={"client_id": "imaging-secret", "client_secret": oidc.secrets["imaging-secret"]},
-                        scope=None)
+    return smart_config(
+        type="smart-on-fhir-with-meditech-bugfixes",
+        allowInsecurePatientFromRequest=allow,
+        client={"client_id": "imaging-secret", "client_secret": oidc.secrets["imaging-secret"]},
+        scope=None,
+    )
 
 
-async def test_meditech_refuses_everything_without_the_insecure_flag(oidc: OidcServer, smart_config, http,
-                                                                     caplog) -> None:
+async def test_meditech_refuses_everything_without_the_insecure_flag(
+    oidc: OidcServer, smart_config, http, caplog
+) -> None:
     caplog.set_level("WARNING", logger="smart_imaging.auth")
     authorizer = build(meditech(oidc, smart_config, allow=False), http)
     assert "allowInsecurePatientFromRequest" in caplog.text
@@ -302,8 +349,9 @@ async def test_meditech_refuses_everything_without_the_insecure_flag(oidc: OidcS
         assert "allowInsecurePatientFromRequest" in caught.value.message
 
 
-async def test_meditech_pins_the_token_to_the_first_searched_patient(oidc: OidcServer, ehr: EhrState,
-                                                                    smart_config, http) -> None:
+async def test_meditech_pins_the_token_to_the_first_searched_patient(
+    oidc: OidcServer, ehr: EhrState, smart_config, http
+) -> None:
     authorizer = build(meditech(oidc, smart_config, allow=True), http)
     token = oidc.app_token("nopatient:pat-a", "openid patient/ImagingStudy.read")["access_token"]
     with pytest.raises(Forbidden):  # WADO (no patient in the request) before any search
@@ -324,7 +372,10 @@ async def test_no_error_leaks_a_token(oidc: OidcServer, smart_config, http, capl
     caplog.set_level("DEBUG")
     token = oidc.app_token("pat-a", "openid patient/Observation.rs")["access_token"]
     messages: list[SmartImagingError] = []
-    for authorizer in (build(smart_config(), http), build(smart_config(timeout=0.5, fhirBaseUrl=f"http://127.0.0.1:{free_port()}/fhir"), http)):
+    for authorizer in (
+        build(smart_config(), http),
+        build(smart_config(timeout=0.5, fhirBaseUrl=f"http://127.0.0.1:{free_port()}/fhir"), http),
+    ):
         try:
             await authorize(authorizer, token)
         except SmartImagingError as exc:

@@ -59,10 +59,12 @@ class FakeArchive:
         ae = AE(ae_title=AET)
         ae.add_supported_context(FIND_MODEL)
         ae.add_supported_context(GET_MODEL)
-        ae.add_supported_context(CTImageStorage, ALL_TRANSFER_SYNTAXES, scu_role=False,
-                                 scp_role=True)
-        self._server = ae.start_server(("127.0.0.1", self.port), block=False, evt_handlers=[
-            (evt.EVT_C_FIND, self._find), (evt.EVT_C_GET, self._get)])
+        ae.add_supported_context(CTImageStorage, ALL_TRANSFER_SYNTAXES, scu_role=False, scp_role=True)
+        self._server = ae.start_server(
+            ("127.0.0.1", self.port),
+            block=False,
+            evt_handlers=[(evt.EVT_C_FIND, self._find), (evt.EVT_C_GET, self._get)],
+        )
 
     @property
     def endpoint(self) -> str:

@@ -37,13 +37,20 @@ MULTIPART_DICOM = 'multipart/related; type="application/dicom"'
 
 
 def dimse_tenant(orthanc: Orthanc, **images: Any) -> dict[str, Any]:
-    return {"type": "dicom-dimse", "endpoint": f"dimse://127.0.0.1:{orthanc.dicom_port}",
-            "ae": orthanc.peer_aet, "calledAe": orthanc.aet, "storePort": orthanc.peer_port,
-            **images}
+    return {
+        "type": "dicom-dimse",
+        "endpoint": f"dimse://127.0.0.1:{orthanc.dicom_port}",
+        "ae": orthanc.peer_aet,
+        "calledAe": orthanc.aet,
+        "storePort": orthanc.peer_port,
+        **images,
+    }
 
 
 @pytest.fixture
-async def sources(orthanc: Orthanc, sample_data: SampleData) -> AsyncIterator[tuple[DimseSource, DicomWebSource]]:
+async def sources(
+    orthanc: Orthanc, sample_data: SampleData
+) -> AsyncIterator[tuple[DimseSource, DicomWebSource]]:
     dimse = DimseSource(DimseImages.model_validate(dimse_tenant(orthanc)))
     async with httpx.AsyncClient() as http:
         yield dimse, DicomWebSource(DicomWebImages.model_validate(dicomweb_tenant(orthanc)), http)
@@ -56,8 +63,9 @@ def as_fhir(records: list[StudyRecord]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("patient", [A, B, None, "7765*", "7765?033", "", "*"])
-async def test_search_equals_the_dicomweb_source(sources: tuple[DimseSource, DicomWebSource],
-                                                 patient: str | None) -> None:
+async def test_search_equals_the_dicomweb_source(
+    sources: tuple[DimseSource, DicomWebSource], patient: str | None
+) -> None:
     dimse, web = sources
     found = await dimse.search(StudyQuery(patient))
     assert as_fhir(found) == as_fhir(await web.search(StudyQuery(patient)))
@@ -65,8 +73,9 @@ async def test_search_equals_the_dicomweb_source(sources: tuple[DimseSource, Dic
         assert found and all(s.series and all(x.instances for x in s.series) for s in found)
 
 
-async def test_wildcards_in_the_mrn_never_widen_the_match(sources: tuple[DimseSource, DicomWebSource],
-                                                          sample_data: SampleData) -> None:
+async def test_wildcards_in_the_mrn_never_widen_the_match(
+    sources: tuple[DimseSource, DicomWebSource], sample_data: SampleData
+) -> None:
     dimse, _ = sources
     found = await dimse.search(StudyQuery("7765*"))
     assert {study_uid(r) for r in found} == set(sample_data.patients["7765*"])
@@ -74,8 +83,9 @@ async def test_wildcards_in_the_mrn_never_widen_the_match(sources: tuple[DimseSo
     assert not await dimse.search(StudyQuery("*"))
 
 
-async def test_search_without_instances_and_by_study_uid(sources: tuple[DimseSource, DicomWebSource],
-                                                         sample_data: SampleData) -> None:
+async def test_search_without_instances_and_by_study_uid(
+    sources: tuple[DimseSource, DicomWebSource], sample_data: SampleData
+) -> None:
     dimse, _ = sources
     wanted = sample_data.patients[B][0]
     found = await dimse.search(StudyQuery(B, (wanted,), include_instances=False))
@@ -86,23 +96,26 @@ async def test_search_without_instances_and_by_study_uid(sources: tuple[DimseSou
 @pytest.fixture
 def server(orthanc: Orthanc, sample_data: SampleData, imaging_server: Callable[..., str]) -> str:
     def tenant(patient: str, **images: Any) -> dict[str, Any]:
-        return {"authorization": {"type": "mock", "patient": mock_patient(f"pat-{patient}", patient)},
-                "images": dimse_tenant(orthanc, **images)}
+        return {
+            "authorization": {"type": "mock", "patient": mock_patient(f"pat-{patient}", patient)},
+            "images": dimse_tenant(orthanc, **images),
+        }
 
     unused = free_port()
-    return imaging_server({
-        "get": tenant(A, retrieval="c-get"),
-        "move": tenant(B, retrieval="c-move"),
-        "down": tenant(A, endpoint=f"dimse://127.0.0.1:{unused}", timeout=5),
-        "stranger": tenant(A, ae="NOT-REGISTERED"),
-    })
+    return imaging_server(
+        {
+            "get": tenant(A, retrieval="c-get"),
+            "move": tenant(B, retrieval="c-move"),
+            "down": tenant(A, endpoint=f"dimse://127.0.0.1:{unused}", timeout=5),
+            "stranger": tenant(A, ae="NOT-REGISTERED"),
+        }
+    )
 
 
 def endpoints(base: str, tenant: str, patient: str) -> dict[str, str]:
     response = httpx.get(f"{base}/{tenant}/fhir/ImagingStudy", params={"patient": patient}, timeout=60)
     assert response.status_code == 200, response.text
-    return {e["resource"]["id"]: e["resource"]["contained"][0]["address"]
-            for e in response.json()["entry"]}
+    return {e["resource"]["id"]: e["resource"]["contained"][0]["address"] for e in response.json()["entry"]}
 
 
 def parts(response: httpx.Response) -> list[tuple[dict[str, str], bytes]]:
@@ -122,9 +135,13 @@ def sent_by_orthanc(orthanc: Orthanc, study: str) -> dict[str, bytes]:
     classes = (CTImageStorage, MRImageStorage, ComputedRadiographyImageStorage)
     for sop_class in classes:
         ae.add_requested_context(sop_class, [ExplicitVRLittleEndian])
-    assoc = ae.associate("127.0.0.1", orthanc.dicom_port, ae_title=orthanc.aet,
-                         ext_neg=[build_role(c, scp_role=True) for c in classes],
-                         evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    assoc = ae.associate(
+        "127.0.0.1",
+        orthanc.dicom_port,
+        ae_title=orthanc.aet,
+        ext_neg=[build_role(c, scp_role=True) for c in classes],
+        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+    )
     assert assoc.is_established
     query = Dataset()
     query.QueryRetrieveLevel, query.StudyInstanceUID = "STUDY", study
@@ -143,45 +160,46 @@ def raw_dataset(event: Any) -> bytes:
     event.request._dataset_file.close()
     data = path.read_bytes()
     path.unlink()
-    return data[dataset_offset(data):]
+    return data[dataset_offset(data) :]
 
 
 def assert_same_instance(received: bytes, sent: bytes, stored: bytes) -> bool:
     """Our part holds the data set exactly as the archive sent it, with matching file meta
     (which DIMSE never carries), and decodes to the stored instance. True if it is also
     byte-identical to the stored data set."""
-    assert received[dataset_offset(received):] == sent
+    assert received[dataset_offset(received) :] == sent
     ours, theirs = (pydicom.dcmread(io.BytesIO(b)) for b in (received, stored))
     for keyword in ("MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID"):
         assert ours.file_meta[keyword].value == theirs.file_meta[keyword].value
     assert ours == theirs
-    return sent == stored[dataset_offset(stored):]
+    return sent == stored[dataset_offset(stored) :]
 
 
 @pytest.mark.parametrize(("tenant", "patient"), [("get", A), ("move", B)])
-def test_studies_retrieved_byte_identical_per_instance(server: str, orthanc: Orthanc,
-                                                       sample_data: SampleData,
-                                                       tenant: str, patient: str) -> None:
+def test_studies_retrieved_byte_identical_per_instance(
+    server: str, orthanc: Orthanc, sample_data: SampleData, tenant: str, patient: str
+) -> None:
     identical = 0
     for study, address in endpoints(server, tenant, f"pat-{patient}").items():
-        response = httpx.get(f"{address}/studies/{study}", headers={"Accept": MULTIPART_DICOM},
-                             timeout=60)
+        response = httpx.get(f"{address}/studies/{study}", headers={"Accept": MULTIPART_DICOM}, timeout=60)
         assert response.status_code == 200, response.text
-        got = {pydicom.dcmread(io.BytesIO(body), stop_before_pixels=True).SOPInstanceUID: body
-               for _, body in parts(response)}
+        got = {
+            pydicom.dcmread(io.BytesIO(body), stop_before_pixels=True).SOPInstanceUID: body
+            for _, body in parts(response)
+        }
         stored = sample_data.instances_of(study)
         sent = sent_by_orthanc(orthanc, study)
         assert set(got) == set(stored) == set(sent)
-        identical += sum(assert_same_instance(body, sent[uid], stored[uid])
-                         for uid, body in got.items())
+        identical += sum(assert_same_instance(body, sent[uid], stored[uid]) for uid, body in got.items())
     # Orthanc's DIMSE sender re-encodes undefined-length sequences with explicit lengths (some
     # MR files of patient B); every other instance must equal Orthanc's stored file bytes.
     assert identical >= (len(sample_data.files) and 1)
 
 
 @pytest.mark.parametrize(("tenant", "patient"), [("get", A), ("move", B)])
-def test_series_instance_metadata_and_frames(server: str, sample_data: SampleData,
-                                             tenant: str, patient: str) -> None:
+def test_series_instance_metadata_and_frames(
+    server: str, sample_data: SampleData, tenant: str, patient: str
+) -> None:
     study, address = next(iter(endpoints(server, tenant, f"pat-{patient}").items()))
     metadata = httpx.get(f"{address}/studies/{study}/metadata", timeout=60)
     assert metadata.status_code == 200
@@ -193,24 +211,31 @@ def test_series_instance_metadata_and_frames(server: str, sample_data: SampleDat
     assert first["7FE00010"]["BulkDataURI"].startswith(f"{address}/studies/{study}/series/{series}")
     base = f"{address}/studies/{study}/series/{series}"
     series_parts = parts(httpx.get(base, headers={"Accept": MULTIPART_DICOM}, timeout=60))
-    in_series = {uid for uid, blob in sample_data.instances_of(study).items()
-                 if pydicom.dcmread(io.BytesIO(blob), stop_before_pixels=True).SeriesInstanceUID == series}
+    in_series = {
+        uid
+        for uid, blob in sample_data.instances_of(study).items()
+        if pydicom.dcmread(io.BytesIO(blob), stop_before_pixels=True).SeriesInstanceUID == series
+    }
     assert {pydicom.dcmread(io.BytesIO(b)).SOPInstanceUID for _, b in series_parts} == in_series
     one = parts(httpx.get(f"{base}/instances/{sop}", headers={"Accept": MULTIPART_DICOM}, timeout=60))
     assert len(one) == 1
     ours = pydicom.dcmread(io.BytesIO(one[0][1]))
     assert ours == pydicom.dcmread(io.BytesIO(sample_data.files[sop]))
-    frame = httpx.get(f"{base}/instances/{sop}/frames/1",
-                      headers={"Accept": 'multipart/related; type="application/octet-stream"'}, timeout=60)
+    frame = httpx.get(
+        f"{base}/instances/{sop}/frames/1",
+        headers={"Accept": 'multipart/related; type="application/octet-stream"'},
+        timeout=60,
+    )
     assert frame.status_code == 200
     original = pydicom.dcmread(io.BytesIO(sample_data.files[sop]))
-    assert parts(frame)[0][1] == original.PixelData[:len(parts(frame)[0][1])] != b""
+    assert parts(frame)[0][1] == original.PixelData[: len(parts(frame)[0][1])] != b""
 
 
 def test_an_unknown_series_is_404(server: str) -> None:
     study, address = next(iter(endpoints(server, "get", f"pat-{A}").items()))
-    response = httpx.get(f"{address}/studies/{study}/series/1.2.3.4.5", headers={"Accept": MULTIPART_DICOM},
-                         timeout=60)
+    response = httpx.get(
+        f"{address}/studies/{study}/series/1.2.3.4.5", headers={"Accept": MULTIPART_DICOM}, timeout=60
+    )
     assert response.status_code == 404
 
 
@@ -225,8 +250,7 @@ def test_archive_down_is_502_with_a_clear_message(server: str, orthanc: Orthanc)
 
 
 def test_an_unregistered_ae_title_is_502_naming_the_cause(server: str) -> None:
-    response = httpx.get(f"{server}/stranger/fhir/ImagingStudy", params={"patient": f"pat-{A}"},
-                         timeout=60)
+    response = httpx.get(f"{server}/stranger/fhir/ImagingStudy", params={"patient": f"pat-{A}"}, timeout=60)
     assert response.status_code == 502
     assert "NOT-REGISTERED" in response.text and "Traceback" not in response.text
 

@@ -38,7 +38,7 @@ def archive() -> Iterator[tuple[Orthanc, str, str]]:
     orthanc = Orthanc().start()
     try:
         blob = large_instance()
-        digest = hashlib.sha256(memoryview(blob)[dataset_offset(blob):]).hexdigest()
+        digest = hashlib.sha256(memoryview(blob)[dataset_offset(blob) :]).hexdigest()
         orthanc.upload_bytes([blob])
         del blob
         yield orthanc, deterministic_uid("large", "study"), digest
@@ -58,30 +58,39 @@ def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 async def source(archive: tuple[Orthanc, str, str], tmp_path: Path) -> AsyncIterator[DimseSource]:
     orthanc = archive[0]
-    dimse = DimseSource(DimseImages(
-        type="dicom-dimse", endpoint=f"dimse://127.0.0.1:{orthanc.dicom_port}",
-        ae=orthanc.peer_aet, calledAe=orthanc.aet, retrieval="c-get",
-        cacheDir=str(tmp_path / "cache"), firstResultTimeout=120, timeout=60))
+    dimse = DimseSource(
+        DimseImages(
+            type="dicom-dimse",
+            endpoint=f"dimse://127.0.0.1:{orthanc.dicom_port}",
+            ae=orthanc.peer_aet,
+            calledAe=orthanc.aet,
+            retrieval="c-get",
+            cacheDir=str(tmp_path / "cache"),
+            firstResultTimeout=120,
+            timeout=60,
+        )
+    )
     yield dimse
     await dimse.aclose()
 
 
-async def test_a_large_instance_is_served_byte_identical(archive: tuple[Orthanc, str, str],
-                                                         source: DimseSource,
-                                                         spool_dir: Path) -> None:
+async def test_a_large_instance_is_served_byte_identical(
+    archive: tuple[Orthanc, str, str], source: DimseSource, spool_dir: Path
+) -> None:
     _, study, digest = archive
     assert _config.STORE_RECV_CHUNKED_DATASET  # the source switched pynetdicom to spooling
     response = await source.retrieve(WadoRequest(study))
     body = b"".join([chunk async for chunk in response.body])
     (part,) = [payload for _, payload in multipart.decode(response.media_type, body)]
     del body
-    assert hashlib.sha256(memoryview(part)[dataset_offset(part):]).hexdigest() == digest
+    assert hashlib.sha256(memoryview(part)[dataset_offset(part) :]).hexdigest() == digest
     assert len(part) > FRAMES * ROWS * COLUMNS * 2
     assert not list(spool_dir.iterdir())
 
 
 async def test_a_transfer_cancelled_mid_instance_leaves_no_temporary_file(
-        archive: tuple[Orthanc, str, str], source: DimseSource, spool_dir: Path) -> None:
+    archive: tuple[Orthanc, str, str], source: DimseSource, spool_dir: Path
+) -> None:
     _, study, _ = archive
     waiting = asyncio.create_task(source.retrieve(WadoRequest(study)))
     for _ in range(600):  # a bound, not a timing assertion

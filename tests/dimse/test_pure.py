@@ -55,8 +55,7 @@ def test_mrns_that_cannot_match_are_never_sent() -> None:
 
 
 def test_answers_are_filtered_to_the_exact_mrn_and_study_uids() -> None:
-    study = {"00100020": {"vr": "LO", "Value": ["7765X033"]},
-             "0020000D": {"vr": "UI", "Value": ["1.2.3"]}}
+    study = {"00100020": {"vr": "LO", "Value": ["7765X033"]}, "0020000D": {"vr": "UI", "Value": ["1.2.3"]}}
     assert not StudyQuery("7765?033").matches(study)
     assert StudyQuery("7765X033 ").matches(study)
     assert not StudyQuery(None, ("1.2.4",)).matches(study)
@@ -84,13 +83,13 @@ def test_retrieve_identifier_uses_the_deepest_level() -> None:
 
 def test_received_data_sets_are_written_unchanged(tmp_path: Path) -> None:
     original = to_bytes(synthetic_study("pure", 1)[0])
-    dataset = original[dataset_offset(original):]
+    dataset = original[dataset_offset(original) :]
     ds = pydicom.dcmread(io.BytesIO(original))
     keys = read_keys(dataset, ds.SOPClassUID + "\x00", ds.SOPInstanceUID, ExplicitVRLittleEndian)
     assert keys.study_uid == ds.StudyInstanceUID and keys.series_uid == ds.SeriesInstanceUID
     written = write_instance(tmp_path, keys, dataset, "ARCHIVE")
     data = written.path.read_bytes()
-    assert data[dataset_offset(data):] == dataset and written.size == len(data)
+    assert data[dataset_offset(data) :] == dataset and written.size == len(data)
     again = pydicom.dcmread(written.path)
     assert again.file_meta.SourceApplicationEntityTitle == "ARCHIVE"
     assert again == ds
@@ -102,9 +101,14 @@ def spool(directory: Path, ds: Dataset, dataset: bytes, syntax: str) -> Path:
     path = directory / f"spool-{len(list(directory.iterdir()))}.dcm"
     with open(path, "wb") as fp:
         fp.write(b"\x00" * 128 + b"DICM")
-        write_file_meta_info(fp, create_file_meta(sop_class_uid=ds.SOPClassUID,  # type: ignore[arg-type]
-                                                  sop_instance_uid=ds.SOPInstanceUID,
-                                                  transfer_syntax=syntax))
+        write_file_meta_info(
+            fp,
+            create_file_meta(
+                sop_class_uid=ds.SOPClassUID,  # type: ignore[arg-type]
+                sop_instance_uid=ds.SOPInstanceUID,
+                transfer_syntax=syntax,
+            ),
+        )
         fp.write(dataset)
     return path
 
@@ -115,7 +119,7 @@ def test_spooled_data_sets_are_copied_unchanged(tmp_path: Path, deflated: bool) 
     ds.add_new(0x00090010, "LO", "SMART TEST")
     ds.add_new(0x00091001, "OB", bytes(range(256)) * 2048)  # 512 KiB before the keys
     original = to_bytes(ds)
-    dataset = original[dataset_offset(original):]
+    dataset = original[dataset_offset(original) :]
     syntax = ExplicitVRLittleEndian
     if deflated:
         syntax = DeflatedExplicitVRLittleEndian
@@ -128,7 +132,7 @@ def test_spooled_data_sets_are_copied_unchanged(tmp_path: Path, deflated: bool) 
     assert (keys.study_uid, keys.series_uid) == (ds.StudyInstanceUID, ds.SeriesInstanceUID)
     written = write_instance(tmp_path / "out", keys, spooled, "ARCHIVE")
     data = written.path.read_bytes()
-    assert data[dataset_offset(data):] == dataset and written.size == len(data)
+    assert data[dataset_offset(data) :] == dataset and written.size == len(data)
     again = pydicom.dcmread(written.path)
     assert again.file_meta.TransferSyntaxUID == syntax
     assert again.file_meta.SourceApplicationEntityTitle == "ARCHIVE"
@@ -136,29 +140,35 @@ def test_spooled_data_sets_are_copied_unchanged(tmp_path: Path, deflated: bool) 
 
 
 def store_request(path: Path, ds: Dataset) -> SimpleNamespace:
-    return SimpleNamespace(_dataset_path=path, _dataset_file=open(path, "ab"),
-                           AffectedSOPClassUID=ds.SOPClassUID,
-                           AffectedSOPInstanceUID=ds.SOPInstanceUID)
+    return SimpleNamespace(
+        _dataset_path=path,
+        _dataset_file=open(path, "ab"),
+        AffectedSOPClassUID=ds.SOPClassUID,
+        AffectedSOPInstanceUID=ds.SOPInstanceUID,
+    )
 
 
 @pytest.mark.parametrize("outcome", ["stored", "refused", "unreadable", "raises"])
 def test_store_event_deletes_the_spooled_file_whatever_happens(tmp_path: Path, outcome: str) -> None:
     ds = synthetic_study("spool-event", 1)[0]
     original = to_bytes(ds)
-    dataset = original[dataset_offset(original):] if outcome != "unreadable" else b"\xff" * 7
+    dataset = original[dataset_offset(original) :] if outcome != "unreadable" else b"\xff" * 7
     path = spool(tmp_path, ds, dataset, ExplicitVRLittleEndian)
     assoc = object()
     track_spool(SimpleNamespace(assoc=assoc, message=SimpleNamespace(_data_set_path=path)))
     got: list[Any] = []
 
     def receive(keys: InstanceKeys, data: Any) -> int:
-        got.append(data.path.read_bytes()[data.offset:])
+        got.append(data.path.read_bytes()[data.offset :])
         if outcome == "raises":
             raise OSError("disk full")
         return 0xA702 if outcome == "refused" else 0x0000
 
-    event = SimpleNamespace(request=store_request(path, ds), assoc=assoc,
-                            context=SimpleNamespace(transfer_syntax=ExplicitVRLittleEndian))
+    event = SimpleNamespace(
+        request=store_request(path, ds),
+        assoc=assoc,
+        context=SimpleNamespace(transfer_syntax=ExplicitVRLittleEndian),
+    )
     if outcome == "raises":
         with pytest.raises(OSError):
             store_event(event, receive)
@@ -204,8 +214,7 @@ def test_presentation_contexts_fit_the_limit() -> None:
 def _transfer(cache: TransferCache, key: TransferKey, size: int) -> Transfer:
     transfer = Transfer(key, cache.directory_for(key), "A", asyncio.get_running_loop(), cache.clock())
     cache.add(transfer)
-    keys = InstanceKeys(key.study_uid, "1.9", f"{key.study_uid}.1", CTImageStorage,
-                        ExplicitVRLittleEndian)
+    keys = InstanceKeys(key.study_uid, "1.9", f"{key.study_uid}.1", CTImageStorage, ExplicitVRLittleEndian)
     transfer.instances.append(InstanceFile(keys, transfer.directory / "x.dcm", size))
     transfer.finish(None)
     return transfer

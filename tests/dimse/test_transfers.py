@@ -34,8 +34,16 @@ def archive() -> Iterator[FakeArchive]:
 
 @pytest.fixture
 async def source(archive: FakeArchive) -> AsyncIterator[DimseSource]:
-    dimse = DimseSource(DimseImages(type="dicom-dimse", endpoint=archive.endpoint, ae="SMARTIMG",
-                                    calledAe=AET, firstResultTimeout=10, timeout=10))
+    dimse = DimseSource(
+        DimseImages(
+            type="dicom-dimse",
+            endpoint=archive.endpoint,
+            ae="SMARTIMG",
+            calledAe=AET,
+            firstResultTimeout=10,
+            timeout=10,
+        )
+    )
     yield dimse
     await dimse.aclose()
 
@@ -60,8 +68,9 @@ async def read_all(response: WadoResponse) -> list[bytes]:
 
 
 def dimse_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate()
-            if isinstance(t, (Association, DULServiceProvider)) and t.is_alive()]
+    return [
+        t for t in threading.enumerate() if isinstance(t, (Association, DULServiceProvider)) and t.is_alive()
+    ]
 
 
 async def wait_until(condition: object, what: str) -> None:
@@ -73,7 +82,8 @@ async def wait_until(condition: object, what: str) -> None:
 
 
 async def test_the_first_part_leaves_before_the_last_instance_and_requests_share_one_transfer(
-        archive: FakeArchive, source: DimseSource) -> None:
+    archive: FakeArchive, source: DimseSource
+) -> None:
     first = await source.retrieve(WadoRequest(study_of(archive)))
     second = await source.retrieve(WadoRequest(study_of(archive)))
     head = await read_first_part(first)
@@ -87,18 +97,28 @@ async def test_the_first_part_leaves_before_the_last_instance_and_requests_share
     everything = await read_all(second)
     assert len(everything) == COUNT
     assert archive.get_requests == 1
-    assert {pydicom.dcmread(io.BytesIO(p)).SOPInstanceUID for p in everything} == \
-        {ds.SOPInstanceUID for ds in archive.instances}
+    assert {pydicom.dcmread(io.BytesIO(p)).SOPInstanceUID for p in everything} == {
+        ds.SOPInstanceUID for ds in archive.instances
+    }
     again = await read_all(await source.retrieve(WadoRequest(study_of(archive))))
-    assert [p[dataset_offset(p):] for p in again] == [p[dataset_offset(p):] for p in everything]
+    assert [p[dataset_offset(p) :] for p in again] == [p[dataset_offset(p) :] for p in everything]
     assert archive.get_requests == 1  # served from the cache
 
 
 async def test_nothing_within_the_first_result_timeout_is_503_and_the_retry_gets_the_data(
-        archive: FakeArchive) -> None:
+    archive: FakeArchive,
+) -> None:
     archive.release_first = 0
-    source = DimseSource(DimseImages(type="dicom-dimse", endpoint=archive.endpoint, ae="SMARTIMG",
-                                     calledAe=AET, firstResultTimeout=0.3, timeout=10))
+    source = DimseSource(
+        DimseImages(
+            type="dicom-dimse",
+            endpoint=archive.endpoint,
+            ae="SMARTIMG",
+            calledAe=AET,
+            firstResultTimeout=0.3,
+            timeout=10,
+        )
+    )
     try:
         with pytest.raises(Unavailable) as caught:
             await source.retrieve(WadoRequest(study_of(archive)))
@@ -112,7 +132,8 @@ async def test_nothing_within_the_first_result_timeout_is_503_and_the_retry_gets
 
 
 async def test_a_cancelled_download_stops_the_transfer_and_leaves_no_threads(
-        archive: FakeArchive, source: DimseSource) -> None:
+    archive: FakeArchive, source: DimseSource
+) -> None:
     response = await source.retrieve(WadoRequest(study_of(archive)))
     await read_first_part(response)
     assert dimse_threads()  # the association is alive while the archive holds back
@@ -127,10 +148,17 @@ async def test_a_cancelled_download_stops_the_transfer_and_leaves_no_threads(
     assert len(parts) == COUNT and archive.get_requests == 2
 
 
-async def test_aclose_aborts_running_transfers_and_stops_worker_threads(
-        archive: FakeArchive) -> None:
-    source = DimseSource(DimseImages(type="dicom-dimse", endpoint=archive.endpoint, ae="SMARTIMG",
-                                     calledAe=AET, firstResultTimeout=10, timeout=10))
+async def test_aclose_aborts_running_transfers_and_stops_worker_threads(archive: FakeArchive) -> None:
+    source = DimseSource(
+        DimseImages(
+            type="dicom-dimse",
+            endpoint=archive.endpoint,
+            ae="SMARTIMG",
+            calledAe=AET,
+            firstResultTimeout=10,
+            timeout=10,
+        )
+    )
     response = await source.retrieve(WadoRequest(study_of(archive)))
     await read_first_part(response)
     root = source.cache.root

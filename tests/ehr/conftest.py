@@ -51,14 +51,23 @@ class Sandbox:
     def assertion(self, client_id: str = "imaging-server", **overrides: Any) -> str:
         key, alg = self.keys[client_id]
         now = int(self.clock())
-        claims = {"iss": client_id, "sub": client_id, "aud": f"{self.base}/token",
-                  "exp": now + 240, "iat": now, "jti": uuid.uuid4().hex, **overrides}
-        return jwt.encode({"alg": alg, "kid": key.kid, "typ": "JWT"}, claims, key,
-                          algorithms=[alg])
+        claims = {
+            "iss": client_id,
+            "sub": client_id,
+            "aud": f"{self.base}/token",
+            "exp": now + 240,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            **overrides,
+        }
+        return jwt.encode({"alg": alg, "kid": key.kid, "typ": "JWT"}, claims, key, algorithms=[alg])
 
     def backend_token(self, client_id: str = "imaging-server", scope: str | None = None) -> str:
-        form = {"grant_type": "client_credentials", "client_assertion": self.assertion(client_id),
-                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+        form = {
+            "grant_type": "client_credentials",
+            "client_assertion": self.assertion(client_id),
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        }
         if scope:
             form["scope"] = scope
         response = self.http.post(f"{self.base}/token", data=form)
@@ -68,8 +77,9 @@ class Sandbox:
     def authorize(self, **params: str) -> httpx.Response:
         return self.http.get(f"{self.base}/authorize", params=params)
 
-    def approve(self, page: httpx.Response, decision: str = "approve",
-                patient: str | None = "ava-chen") -> httpx.Response:
+    def approve(
+        self, page: httpx.Response, decision: str = "approve", patient: str | None = "ava-chen"
+    ) -> httpx.Response:
         assert page.status_code == 200, page.text
         match = REQUEST_ID.search(page.text)
         assert match, "consent page has no request id"
@@ -78,22 +88,39 @@ class Sandbox:
             form["patient"] = patient
         return self.http.post(f"{self.base}/authorize", data=form)
 
-    def launch(self, client_id: str = "my-app", scope: str = "launch/patient patient/*.rs "
-               "openid fhirUser offline_access", patient: str = "ava-chen",
-               redirect_uri: str = "http://localhost:9999/callback") -> dict[str, Any]:
+    def launch(
+        self,
+        client_id: str = "my-app",
+        scope: str = "launch/patient patient/*.rs openid fhirUser offline_access",
+        patient: str = "ava-chen",
+        redirect_uri: str = "http://localhost:9999/callback",
+    ) -> dict[str, Any]:
         """A full standalone launch; returns the token response plus ``_verifier``, ``_code``."""
         verifier = uuid.uuid4().hex + uuid.uuid4().hex
-        page = self.authorize(response_type="code", client_id=client_id,
-                              redirect_uri=redirect_uri, scope=scope, state="st-1",
-                              aud=self.fhir, code_challenge=s256_challenge(verifier),
-                              code_challenge_method="S256")
+        page = self.authorize(
+            response_type="code",
+            client_id=client_id,
+            redirect_uri=redirect_uri,
+            scope=scope,
+            state="st-1",
+            aud=self.fhir,
+            code_challenge=s256_challenge(verifier),
+            code_challenge_method="S256",
+        )
         redirect = self.approve(page, patient=patient)
         assert redirect.status_code == 302
         query = httpx.URL(redirect.headers["location"]).params
         assert query["state"] == "st-1"
-        response = self.http.post(f"{self.base}/token", data={
-            "grant_type": "authorization_code", "code": query["code"], "client_id": client_id,
-            "redirect_uri": redirect_uri, "code_verifier": verifier})
+        response = self.http.post(
+            f"{self.base}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": query["code"],
+                "client_id": client_id,
+                "redirect_uri": redirect_uri,
+                "code_verifier": verifier,
+            },
+        )
         assert response.status_code == 200, response.text
         return {**response.json(), "_verifier": verifier, "_code": query["code"]}
 
@@ -124,24 +151,35 @@ def serve(sock: socket.socket, config: EhrConfig) -> Iterator[Starlette]:
 
 
 def backend_keys() -> dict[str, tuple[Any, str]]:
-    return {"imaging-server": (ECKey.generate_key("P-384", auto_kid=True), "ES384"),
-            "rs-backend": (RSAKey.generate_key(2048, auto_kid=True), "RS384")}
+    return {
+        "imaging-server": (ECKey.generate_key("P-384", auto_kid=True), "ES384"),
+        "rs-backend": (RSAKey.generate_key(2048, auto_kid=True), "RS384"),
+    }
 
 
-def make_config(port: int, data_dir: Path, clock: MovableClock,
-                keys: dict[str, tuple[Any, str]]) -> EhrConfig:
+def make_config(
+    port: int, data_dir: Path, clock: MovableClock, keys: dict[str, tuple[Any, str]]
+) -> EhrConfig:
     clients = [
-        BackendClient(client_id="imaging-server", jwks={"keys": [
-            keys["imaging-server"][0].as_dict(private=False)]},
-            scope="system/Patient.read system/Condition.read"),
-        BackendClient(client_id="rs-backend",
-                      jwks=keys["rs-backend"][0].as_dict(private=False),
-                      scope="system/*.read",
-                      redirect_uris=("https://app.example.org/cb",)),
+        BackendClient(
+            client_id="imaging-server",
+            jwks={"keys": [keys["imaging-server"][0].as_dict(private=False)]},
+            scope="system/Patient.read system/Condition.read",
+        ),
+        BackendClient(
+            client_id="rs-backend",
+            jwks=keys["rs-backend"][0].as_dict(private=False),
+            scope="system/*.read",
+            redirect_uris=("https://app.example.org/cb",),
+        ),
     ]
-    return EhrConfig(base_url=f"http://127.0.0.1:{port}/ehr", data_dir=data_dir,
-                     imaging_fhir_base_url=f"http://127.0.0.1:{port}/demo/fhir",
-                     backend_clients=tuple(clients), clock=clock)
+    return EhrConfig(
+        base_url=f"http://127.0.0.1:{port}/ehr",
+        data_dir=data_dir,
+        imaging_fhir_base_url=f"http://127.0.0.1:{port}/demo/fhir",
+        backend_clients=tuple(clients),
+        clock=clock,
+    )
 
 
 @pytest.fixture(scope="module")

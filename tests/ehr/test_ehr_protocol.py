@@ -21,14 +21,18 @@ NOW = 1_700_000_000
 
 
 def _config(tmp_path: Path, key: ECKey | None = None) -> EhrConfig:
-    clients = (BackendClient(client_id="backend", jwks={"keys": [key.as_dict(private=True)]}),
-               ) if key else ()
-    return EhrConfig(base_url="http://localhost:8000/ehr/", data_dir=tmp_path,
-                     imaging_fhir_base_url="http://localhost:8000/demo/fhir",
-                     backend_clients=clients, clock=lambda: NOW)
+    clients = (BackendClient(client_id="backend", jwks={"keys": [key.as_dict(private=True)]}),) if key else ()
+    return EhrConfig(
+        base_url="http://localhost:8000/ehr/",
+        data_dir=tmp_path,
+        imaging_fhir_base_url="http://localhost:8000/demo/fhir",
+        backend_clients=clients,
+        clock=lambda: NOW,
+    )
 
 
 # ---------------------------------------------------------------- PKCE (RFC 7636)
+
 
 def test_pkce_rfc7636_appendix_b_example() -> None:
     verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
@@ -46,13 +50,14 @@ def test_pkce_verifier_syntax() -> None:
 
 # ---------------------------------------------------------------- scopes
 
+
 def test_user_scopes_are_intersected_and_reduced_to_read() -> None:
     granted = scopes.grant_user_scopes(
         "openid fhirUser launch/patient patient/*.cruds patient/Condition.read "
         "patient/Observation.rs patient/Patient.write user/*.rs system/*.read "
-        "patient/ImagingStudy.rs?x=1 patient/*.rs")
-    assert granted == ["openid", "fhirUser", "launch/patient", "patient/*.rs",
-                       "patient/Condition.read"]
+        "patient/ImagingStudy.rs?x=1 patient/*.rs"
+    )
+    assert granted == ["openid", "fhirUser", "launch/patient", "patient/*.rs", "patient/Condition.read"]
 
 
 def test_scope_parsing_rejects_bad_v2_permissions() -> None:
@@ -73,8 +78,9 @@ def test_allows_checks_context_type_and_interaction() -> None:
 
 def test_system_scopes_within_registered_scope() -> None:
     assert scopes.grant_system_scopes(None, "system/Patient.read") == ["system/Patient.read"]
-    assert scopes.grant_system_scopes("system/Patient.rs system/Condition.read",
-                                      "system/Patient.read") == ["system/Patient.rs"]
+    assert scopes.grant_system_scopes("system/Patient.rs system/Condition.read", "system/Patient.read") == [
+        "system/Patient.rs"
+    ]
     assert scopes.grant_system_scopes("system/*.read", "system/Patient.read") == []
     assert scopes.grant_system_scopes("system/Patient.r", "system/*.rs") == ["system/Patient.r"]
     assert scopes.grant_system_scopes("patient/*.rs", "system/*.rs") == []
@@ -88,22 +94,38 @@ def test_refresh_may_only_narrow() -> None:
 
 # ---------------------------------------------------------------- clients & authorize
 
-@pytest.mark.parametrize("uri, accepted", [
-    ("http://localhost:3000/cb", True), ("http://127.0.0.1/cb", True),
-    ("http://[::1]:8080/cb", True), ("http://localhost:8000/viewer/", True),
-    ("https://LOCALHOST:1/x?y=1", True), ("http://localhost:8001.evil.com/cb", False),
-    ("https://example.com/cb", False), ("http://localhost:8000/cb#f", False),
-    ("javascript:alert(1)", False), ("http://user@localhost/cb", False),
-    ("http://localhost:99999/cb", False), ("/relative", False),
-])
+
+@pytest.mark.parametrize(
+    "uri, accepted",
+    [
+        ("http://localhost:3000/cb", True),
+        ("http://127.0.0.1/cb", True),
+        ("http://[::1]:8080/cb", True),
+        ("http://localhost:8000/viewer/", True),
+        ("https://LOCALHOST:1/x?y=1", True),
+        ("http://localhost:8001.evil.com/cb", False),
+        ("https://example.com/cb", False),
+        ("http://localhost:8000/cb#f", False),
+        ("javascript:alert(1)", False),
+        ("http://user@localhost/cb", False),
+        ("http://localhost:99999/cb", False),
+        ("/relative", False),
+    ],
+)
 def test_public_redirect_uris(tmp_path: Path, uri: str, accepted: bool) -> None:
     assert (client_for_redirect("any", uri, _config(tmp_path)) is not None) is accepted
 
 
 def _authorize_params(**extra: str) -> list[tuple[str, str]]:
-    params = {"response_type": "code", "client_id": "app", "state": "s",
-              "redirect_uri": "http://localhost:5000/cb", "scope": "launch/patient patient/*.rs",
-              "code_challenge": pkce.s256_challenge("x" * 43), "code_challenge_method": "S256"}
+    params = {
+        "response_type": "code",
+        "client_id": "app",
+        "state": "s",
+        "redirect_uri": "http://localhost:5000/cb",
+        "scope": "launch/patient patient/*.rs",
+        "code_challenge": pkce.s256_challenge("x" * 43),
+        "code_challenge_method": "S256",
+    }
     params.update(extra)
     return [(k, v) for k, v in params.items() if v != "<drop>"]
 
@@ -131,9 +153,16 @@ def test_redirect_url_keeps_existing_query() -> None:
 
 # ---------------------------------------------------------------- client assertions
 
+
 def _assertion(key: ECKey, **overrides: Any) -> str:
-    claims = {"iss": "backend", "sub": "backend", "aud": "http://localhost:8000/ehr/token",
-              "exp": NOW + 60, "jti": "j1", **overrides}
+    claims = {
+        "iss": "backend",
+        "sub": "backend",
+        "aud": "http://localhost:8000/ehr/token",
+        "exp": NOW + 60,
+        "jti": "j1",
+        **overrides,
+    }
     return jwt.encode({"alg": "ES384", "kid": key.kid}, claims, key, algorithms=["ES384"])
 
 
@@ -144,9 +173,12 @@ def test_assertion_accepted_and_claims_checked(tmp_path: Path) -> None:
     assert (verified.client_id, verified.jti, verified.exp) == ("backend", "j1", NOW + 60)
     assert config.backend_clients[0].jwks["keys"][0].get("d") is None  # private part dropped
     refusals = [
-        _assertion(key, aud=["http://elsewhere/token"]), _assertion(key, exp=NOW),
-        _assertion(key, exp=NOW + 301), _assertion(key, exp="soon"),
-        _assertion(key, iat=NOW + 120), _assertion(key, iss="nobody", sub="nobody"),
+        _assertion(key, aud=["http://elsewhere/token"]),
+        _assertion(key, exp=NOW),
+        _assertion(key, exp=NOW + 301),
+        _assertion(key, exp="soon"),
+        _assertion(key, iat=NOW + 120),
+        _assertion(key, iss="nobody", sub="nobody"),
         _assertion(ECKey.generate_key("P-384", auto_kid=True)),
     ]
     for assertion in refusals:
@@ -162,11 +194,13 @@ def test_assertion_accepted_and_claims_checked(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- store
 
+
 def test_store_codes_pending_and_jtis_are_single_use(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
     try:
-        store.save_code("code-secret-one", CodeRecord("app", "http://localhost/cb", None, "openid", None,
-                                         None, NOW + 60))
+        store.save_code(
+            "code-secret-one", CodeRecord("app", "http://localhost/cb", None, "openid", None, None, NOW + 60)
+        )
         assert store.redeem_code("code-secret-one", NOW)[0] == "ok"
         assert store.redeem_code("code-secret-one", NOW) == ("used", None)
         assert store.redeem_code("nope", NOW) == ("unknown", None)

@@ -15,9 +15,14 @@ from .conftest import Sandbox
 
 def _authorization(sandbox: Sandbox) -> SmartAuthorization:
     key, _ = sandbox.keys["imaging-server"]
-    return SmartAuthorization.model_validate({
-        "type": "smart-on-fhir", "fhirBaseUrl": sandbox.fhir, "scope": "system/Patient.read",
-        "client": {"client_id": "imaging-server", "jwkPrivate": key.as_dict(private=True)}})
+    return SmartAuthorization.model_validate(
+        {
+            "type": "smart-on-fhir",
+            "fhirBaseUrl": sandbox.fhir,
+            "scope": "system/Patient.read",
+            "client": {"client_id": "imaging-server", "jwkPrivate": key.as_dict(private=True)},
+        }
+    )
 
 
 async def test_authorizer_introspects_sandbox_tokens(sandbox: Sandbox) -> None:

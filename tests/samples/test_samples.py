@@ -19,8 +19,11 @@ from smart_imaging.samples.patients import PATIENTS
 from ..generated_samples import generated_samples
 
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
-SOP_CLASS_OF = {"CT": "1.2.840.10008.5.1.4.1.1.2", "MR": "1.2.840.10008.5.1.4.1.1.4",
-                "CR": "1.2.840.10008.5.1.4.1.1.1"}
+SOP_CLASS_OF = {
+    "CT": "1.2.840.10008.5.1.4.1.1.2",
+    "MR": "1.2.840.10008.5.1.4.1.1.4",
+    "CR": "1.2.840.10008.5.1.4.1.1.1",
+}
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +37,15 @@ def datasets(samples: tuple[Path, tuple[Path, ...]]) -> dict[Path, pydicom.Datas
 
 
 def test_same_command_gives_same_bytes_in_another_process(
-        samples: tuple[Path, tuple[Path, ...]], tmp_path: Path) -> None:
+    samples: tuple[Path, tuple[Path, ...]], tmp_path: Path
+) -> None:
     folder, files = samples
-    subprocess.run([sys.executable, "-m", "smart_imaging.samples.generate", str(tmp_path)],
-                   check=True, capture_output=True, env={"PYTHONPATH": str(Path("src").resolve()),
-                                                        "PATH": "/usr/bin:/bin"})
+    subprocess.run(
+        [sys.executable, "-m", "smart_imaging.samples.generate", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        env={"PYTHONPATH": str(Path("src").resolve()), "PATH": "/usr/bin:/bin"},
+    )
     again = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.dcm"))
     assert again == sorted(p.relative_to(folder) for p in files)
     for relative in again:
@@ -63,8 +70,7 @@ def test_every_file_is_part10_with_decodable_pixels(datasets: dict[Path, pydicom
             assert is_valid_uid(uid), (path, uid)
 
 
-def test_uids_are_unique_and_series_belong_to_one_study(
-        datasets: dict[Path, pydicom.Dataset]) -> None:
+def test_uids_are_unique_and_series_belong_to_one_study(datasets: dict[Path, pydicom.Dataset]) -> None:
     sops = [ds.SOPInstanceUID for ds in datasets.values()]
     assert len(set(sops)) == len(sops)
     study_of: dict[str, set[str]] = defaultdict(set)
@@ -121,8 +127,11 @@ def test_ct_volume_has_consistent_geometry(datasets: dict[Path, pydicom.Dataset]
 
 
 def test_mr_study_has_several_series_with_windows(datasets: dict[Path, pydicom.Dataset]) -> None:
-    series = {ds.SeriesInstanceUID: ds for ds in datasets.values()
-              if ds.Modality == "MR" and ds.Manufacturer == "smart-imaging"}
+    series = {
+        ds.SeriesInstanceUID: ds
+        for ds in datasets.values()
+        if ds.Modality == "MR" and ds.Manufacturer == "smart-imaging"
+    }
     assert len(series) >= 3
     assert len({ds.StudyInstanceUID for ds in series.values()}) == 1
     for ds in series.values():

@@ -73,6 +73,7 @@ def screenshot(tmp_path: Path) -> Callable[[Any, str], Path]:
         page.screenshot(path=str(path))
         assert path.stat().st_size > 1000
         return path
+
     return take
 
 
@@ -83,14 +84,24 @@ def delayed_imaging(demo: DemoProcess, tmp_path: Path) -> Iterator[Callable[[flo
     servers: list[ServerThread] = []
 
     def start(seconds: float) -> str:
-        config = TenantConfig.model_validate({
-            "authorization": {"type": "mock", "patient": {
-                "resourceType": "Patient", "id": "marcus-okafor",
-                "identifier": [{"type": {"coding": [{"code": "MR"}]}, "value": "MRN-1002"}]}},
-            "images": {"type": "folder", "path": str(demo.data / "samples"),
-                       "index": str(tmp_path / "index.sqlite"),
-                       "delay": {"lookupUntil": time.time() + seconds}},
-        })
+        config = TenantConfig.model_validate(
+            {
+                "authorization": {
+                    "type": "mock",
+                    "patient": {
+                        "resourceType": "Patient",
+                        "id": "marcus-okafor",
+                        "identifier": [{"type": {"coding": [{"code": "MR"}]}, "value": "MRN-1002"}],
+                    },
+                },
+                "images": {
+                    "type": "folder",
+                    "path": str(demo.data / "samples"),
+                    "index": str(tmp_path / "index.sqlite"),
+                    "delay": {"lookupUntil": time.time() + seconds},
+                },
+            }
+        )
         app = create_app(Settings(key="viewer-test-key"), tenants={"slow": config})
         server = ServerThread(app).start()
         servers.append(server)

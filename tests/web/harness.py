@@ -16,8 +16,14 @@ from typing import Any
 import httpx
 
 CHROMIUM = os.environ.get("SMART_IMAGING_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 VIEWPORT = {"width": 1280, "height": 800}
 
 
@@ -29,8 +35,11 @@ def free_port() -> int:
 
 def demo_command(port: int, data: Path) -> list[str]:
     script = Path(sys.executable).with_name("smart-imaging")
-    head = [str(script)] if script.exists() else [
-        sys.executable, "-c", "import sys; from smart_imaging.cli import main; sys.exit(main())"]
+    head = (
+        [str(script)]
+        if script.exists()
+        else [sys.executable, "-c", "import sys; from smart_imaging.cli import main; sys.exit(main())"]
+    )
     return [*head, "demo", "--port", str(port), "--data", str(data)]
 
 
@@ -46,8 +55,9 @@ class DemoProcess:
 
     def start(self, timeout: float = 120) -> DemoProcess:
         log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(demo_command(self.port, self.data), stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            demo_command(self.port, self.data), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -79,8 +89,13 @@ def launch_browser(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-def connect(page: Any, base: str, patient: str = "Marcus Okafor", server: str = "Demo EHR (this server)",
-            approve: bool = True) -> None:
+def connect(
+    page: Any,
+    base: str,
+    patient: str = "Marcus Okafor",
+    server: str = "Demo EHR (this server)",
+    approve: bool = True,
+) -> None:
     """Open the viewer, connect to ``server`` and approve (or deny) for ``patient`` at the EHR."""
     if not page.url.startswith(base):
         page.goto(f"{base}/")

@@ -43,8 +43,9 @@ def add_server(page: Any, base: str, label: str, imaging: str) -> None:
     page.get_by_role("button", name=f"Connect to {label}").wait_for()
 
 
-def test_503_shows_a_countdown_then_retries(page: Any, demo: Any, delayed_imaging: Any,
-                                           screenshot: Any) -> None:
+def test_503_shows_a_countdown_then_retries(
+    page: Any, demo: Any, delayed_imaging: Any, screenshot: Any
+) -> None:
     imaging = delayed_imaging(4)
     add_server(page, demo.base, "Slow archive", imaging)
     connect(page, demo.base, server="Slow archive")
@@ -55,18 +56,25 @@ def test_503_shows_a_countdown_then_retries(page: Any, demo: Any, delayed_imagin
     screenshot(page, "retry-countdown")
     page.locator("button.study").first.wait_for(timeout=15_000)
     assert "CT CHEST WO CONTRAST" in page.locator("#screen-patient").inner_text()
-    steps = page.evaluate("JSON.parse(sessionStorage.getItem('smart-imaging-viewer.trace'))"
-                          ".filter(e => e.step === 'ImagingStudy').map(e => e.status)")
+    steps = page.evaluate(
+        "JSON.parse(sessionStorage.getItem('smart-imaging-viewer.trace'))"
+        ".filter(e => e.step === 'ImagingStudy').map(e => e.status)"
+    )
     assert steps[0] == 503 and steps[-1] == 200, steps
-    retry_after = page.evaluate("JSON.parse(sessionStorage.getItem('smart-imaging-viewer.trace'))"
-                                ".find(e => e.status === 503).responseHeaders")
+    retry_after = page.evaluate(
+        "JSON.parse(sessionStorage.getItem('smart-imaging-viewer.trace'))"
+        ".find(e => e.status === 503).responseHeaders"
+    )
     assert any(name == "retry-after" for name, _ in retry_after), retry_after
 
 
 JWT_ONLY_TENANT = {
-    "authorization": {"type": "smart-on-fhir-jwt", "fhirBaseUrl": "{base}/ehr/fhir",
-                      "jwksUri": "{base}/ehr/.well-known/jwks.json",
-                      "client": {"client_id": "not-registered", "jwkPrivate": "{key}"}},
+    "authorization": {
+        "type": "smart-on-fhir-jwt",
+        "fhirBaseUrl": "{base}/ehr/fhir",
+        "jwksUri": "{base}/ehr/.well-known/jwks.json",
+        "client": {"client_id": "not-registered", "jwkPrivate": "{key}"},
+    },
     "images": {"type": "dicom-web", "endpoint": "{base}/no-archive/dicom-web"},
 }
 
@@ -74,8 +82,9 @@ JWT_ONLY_TENANT = {
 def test_imaging_server_refusing_the_token(page: Any, demo: Any, screenshot: Any) -> None:
     """A dynamic tenant that only accepts JWT access tokens; the sandbox's are opaque -> 401."""
     key = ECKey.generate_key("P-384", parameters={"alg": "ES384"}, auto_kid=True).as_dict(private=True)
-    config = json.loads(json.dumps(JWT_ONLY_TENANT).replace("{base}", demo.base)
-                        .replace('"{key}"', json.dumps(key)))
+    config = json.loads(
+        json.dumps(JWT_ONLY_TENANT).replace("{base}", demo.base).replace('"{key}"', json.dumps(key))
+    )
     page.goto(f"{demo.base}/config")
     page.get_by_label("Config JSON").fill(json.dumps(config, indent=2))
     page.get_by_role("button", name="Validate").click()
@@ -95,9 +104,9 @@ def test_imaging_server_refusing_the_token(page: Any, demo: Any, screenshot: Any
 
 def test_config_editor_lists_problems(page: Any, demo: Any, screenshot: Any) -> None:
     page.goto(f"{demo.base}/config")
-    page.get_by_label("Config JSON").fill(json.dumps({
-        "authorization": {"type": "smart-on-fhir"},
-        "images": {"type": "folder", "path": "/tmp"}}))
+    page.get_by_label("Config JSON").fill(
+        json.dumps({"authorization": {"type": "smart-on-fhir"}, "images": {"type": "folder", "path": "/tmp"}})
+    )
     page.get_by_role("button", name="Validate").click()
     problems = page.locator("#problems li")
     problems.first.wait_for()

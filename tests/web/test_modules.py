@@ -53,22 +53,30 @@ def part10(transfer_syntax: str, pixels: np.ndarray, *, window: bool = True) -> 
         ds.WindowCenter, ds.WindowWidth = [40, 400], [400, 1500]
     ds.PixelData = pixels.astype("<i2").tobytes()
     out = io.BytesIO()
-    ds.save_as(out, implicit_vr=transfer_syntax == ImplicitVRLittleEndian, little_endian=True,
-               enforce_file_format=True)
+    ds.save_as(
+        out,
+        implicit_vr=transfer_syntax == ImplicitVRLittleEndian,
+        little_endian=True,
+        enforce_file_format=True,
+    )
     return out.getvalue()
 
 
 @pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
 def test_dicom_parse_and_decode(module_page: Any, syntax: str) -> None:
     pixels = (np.arange(12 * 10).reshape(12, 10) - 30).astype(np.int16)
-    result = run(module_page, """
+    result = run(
+        module_page,
+        """
   const data = bytes(args.b64);
   const parsed = m.dicom.parseDicom(data);
   const image = await m.render.decodeFrame(data, parsed, 0);
   return {ts: parsed.transferSyntax, attrs: {...parsed.attrs, PixelData: null},
           first: Array.from(image.gray.slice(0, 3)), last: image.gray[image.gray.length - 1],
           window: image.window, size: [image.width, image.height]};
-""", {"b64": base64.b64encode(part10(syntax, pixels)).decode()})
+""",
+        {"b64": base64.b64encode(part10(syntax, pixels)).decode()},
+    )
     assert result["ts"] == syntax
     assert result["attrs"]["InstanceNumber"] == 7 and result["attrs"]["PatientName"] == "Test Pat"
     assert result["attrs"]["Modality"] == "CT" and result["size"] == [10, 12]
@@ -81,11 +89,15 @@ def test_unsupported_transfer_syntax_has_a_readable_message(module_page: Any) ->
     data = part10(ExplicitVRLittleEndian, np.zeros((4, 4), np.int16))
     marker = ExplicitVRLittleEndian.encode() + b"\0"
     data = data.replace(marker, RLELossless.encode() + b"\0" * (len(marker) - len(RLELossless)), 1)
-    message = run(module_page, """
+    message = run(
+        module_page,
+        """
   const data = bytes(args.b64);
   try { await m.render.decodeFrame(data, m.dicom.parseDicom(data), 0); return 'decoded'; }
   catch (err) { return err.message; }
-""", {"b64": base64.b64encode(data).decode()})
+""",
+        {"b64": base64.b64encode(data).decode()},
+    )
     assert "RLE Lossless" in message and "cannot decode" in message
 
 
@@ -93,10 +105,17 @@ def test_unsupported_transfer_syntax_has_a_readable_message(module_page: Any) ->
 def test_multipart_parser_any_chunking(module_page: Any, chunk: int) -> None:
     boundary = "b0und4ry"
     bodies = [b"first\r\n--b0und\r\n", b"", bytes(range(256)) * 40]
-    wire = b"preamble\r\n" + b"".join(
-        f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + body + b"\r\n"
-        for body in bodies) + f"--{boundary}--\r\n".encode()
-    result = run(module_page, """
+    wire = (
+        b"preamble\r\n"
+        + b"".join(
+            f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + body + b"\r\n"
+            for body in bodies
+        )
+        + f"--{boundary}--\r\n".encode()
+    )
+    result = run(
+        module_page,
+        """
   const data = bytes(args.b64);
   const stream = new ReadableStream({ start(c) {
     for (let i = 0; i < data.length; i += args.chunk) c.enqueue(data.slice(i, i + args.chunk));
@@ -108,7 +127,9 @@ def test_multipart_parser_any_chunking(module_page: Any, chunk: int) -> None:
   const cut = new ReadableStream({ start(c) { c.enqueue(data.slice(0, data.length - 20)); c.close(); } });
   try { for await (const _ of m.multipart.parts(cut, args.boundary)) {} } catch (err) { truncated = err.message; }
   return {out, truncated};
-""", {"b64": base64.b64encode(wire).decode(), "chunk": chunk, "boundary": boundary})
+""",
+        {"b64": base64.b64encode(wire).decode(), "chunk": chunk, "boundary": boundary},
+    )
     assert [base64.b64decode(b) for _, b in result["out"]] == bodies
     assert all(t == "application/dicom" for t, _ in result["out"])
     assert "incomplete" in result["truncated"]
@@ -116,24 +137,57 @@ def test_multipart_parser_any_chunking(module_page: Any, chunk: int) -> None:
 
 def test_endpoint_resolution(module_page: Any) -> None:
     wado = {"resourceType": "Endpoint", "connectionType": {"code": "dicom-wado-rs"}, "status": "active"}
-    bundle = {"resourceType": "Bundle", "entry": [
-        {"fullUrl": "https://img.example/fhir/ImagingStudy/s1", "resource": {
-            "resourceType": "ImagingStudy", "id": "s1", "endpoint": [{"reference": "Endpoint/e1"}]}},
-        {"fullUrl": "urn:uuid:9d2b1c1e-0000-4000-8000-000000000001", "resource": {
-            "resourceType": "ImagingStudy", "id": "s2",
-            "endpoint": [{"reference": "urn:uuid:9d2b1c1e-0000-4000-8000-0000000000e2"}]}},
-        {"resource": {"resourceType": "ImagingStudy", "id": "s3", "endpoint": [{"reference": "#c"}],
-                      "contained": [{**wado, "id": "c", "address": "https://img.example/contained"}]}},
-        {"fullUrl": "https://img.example/fhir/Endpoint/e1", "search": {"mode": "include"},
-         "resource": {**wado, "id": "e1", "address": "https://img.example/included"}},
-        {"fullUrl": "urn:uuid:9d2b1c1e-0000-4000-8000-0000000000e2", "search": {"mode": "include"},
-         "resource": {**wado, "id": "e2", "address": "https://img.example/uuid"}},
-    ]}
-    result = run(module_page, """
+    bundle = {
+        "resourceType": "Bundle",
+        "entry": [
+            {
+                "fullUrl": "https://img.example/fhir/ImagingStudy/s1",
+                "resource": {
+                    "resourceType": "ImagingStudy",
+                    "id": "s1",
+                    "endpoint": [{"reference": "Endpoint/e1"}],
+                },
+            },
+            {
+                "fullUrl": "urn:uuid:9d2b1c1e-0000-4000-8000-000000000001",
+                "resource": {
+                    "resourceType": "ImagingStudy",
+                    "id": "s2",
+                    "endpoint": [{"reference": "urn:uuid:9d2b1c1e-0000-4000-8000-0000000000e2"}],
+                },
+            },
+            {
+                "resource": {
+                    "resourceType": "ImagingStudy",
+                    "id": "s3",
+                    "endpoint": [{"reference": "#c"}],
+                    "contained": [{**wado, "id": "c", "address": "https://img.example/contained"}],
+                }
+            },
+            {
+                "fullUrl": "https://img.example/fhir/Endpoint/e1",
+                "search": {"mode": "include"},
+                "resource": {**wado, "id": "e1", "address": "https://img.example/included"},
+            },
+            {
+                "fullUrl": "urn:uuid:9d2b1c1e-0000-4000-8000-0000000000e2",
+                "search": {"mode": "include"},
+                "resource": {**wado, "id": "e2", "address": "https://img.example/uuid"},
+            },
+        ],
+    }
+    result = run(
+        module_page,
+        """
   return args.entry.filter((e) => e.resource.resourceType === 'ImagingStudy').map((e) => {
     const eps = m.fhir.resolveEndpoints(e.resource, args, e.fullUrl);
     return eps.filter(m.fhir.isWadoRs).map((ep) => ep.address);
   });
-""", bundle)
-    assert result == [["https://img.example/included"], ["https://img.example/uuid"],
-                      ["https://img.example/contained"]]
+""",
+        bundle,
+    )
+    assert result == [
+        ["https://img.example/included"],
+        ["https://img.example/uuid"],
+        ["https://img.example/contained"],
+    ]

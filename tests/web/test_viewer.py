@@ -24,12 +24,16 @@ def assert_image_on_canvas(page: Any) -> dict[str, Any]:
 
 
 def viewer_state(page: Any) -> dict[str, Any]:
-    return dict(page.evaluate("window.viewerApp && document.getElementById('instance-slider') && ({"
-                              "value: +document.getElementById('instance-slider').value,"
-                              "max: +document.getElementById('instance-slider').max,"
-                              "label: document.getElementById('instance-label').textContent,"
-                              "overlay: document.getElementById('overlay-instance').textContent,"
-                              "window: document.getElementById('overlay-window').textContent})"))
+    return dict(
+        page.evaluate(
+            "window.viewerApp && document.getElementById('instance-slider') && ({"
+            "value: +document.getElementById('instance-slider').value,"
+            "max: +document.getElementById('instance-slider').max,"
+            "label: document.getElementById('instance-label').textContent,"
+            "overlay: document.getElementById('overlay-instance').textContent,"
+            "window: document.getElementById('overlay-window').textContent})"
+        )
+    )
 
 
 def test_connect_shows_patient_summary_and_studies(page: Any, demo: Any, screenshot: Any) -> None:
@@ -79,7 +83,9 @@ def test_ct_study_streams_scrolls_windows_and_zooms(page: Any, demo: Any, screen
     page.mouse.wheel(0, 120)
     page.wait_for_function("document.getElementById('instance-slider').value === '4'")
     page.locator("#instance-slider").fill("32")
-    page.wait_for_function("document.getElementById('overlay-instance').textContent.includes('Image 32 / 64')")
+    page.wait_for_function(
+        "document.getElementById('overlay-instance').textContent.includes('Image 32 / 64')"
+    )
     assert_image_on_canvas(page)
     page.keyboard.press("End")
     page.wait_for_function("document.getElementById('instance-slider').value === '64'")
@@ -97,12 +103,16 @@ def test_ct_study_streams_scrolls_windows_and_zooms(page: Any, demo: Any, screen
     page.wait_for_function("document.getElementById('overlay-window').textContent.includes('Zoom 125%')")
     page.keyboard.press("Home")
     page.locator("#instance-slider").fill("30")
-    page.wait_for_function("document.getElementById('overlay-instance').textContent.includes('Image 30 / 64')")
+    page.wait_for_function(
+        "document.getElementById('overlay-instance').textContent.includes('Image 30 / 64')"
+    )
     details = page.locator("#details").inner_text()
     assert "Explicit VR Little Endian" in details and "256 \u00d7 256" in details
     screenshot(page, "viewer-ct")
     page.keyboard.press("0")
-    page.wait_for_function(f"document.getElementById('overlay-window').textContent.includes({before.splitlines()[0]!r})")
+    page.wait_for_function(
+        f"document.getElementById('overlay-window').textContent.includes({before.splitlines()[0]!r})"
+    )
     page.keyboard.press("Escape")
     page.locator("button.study").first.wait_for()
     assert page.evaluate("window.viewerApp.screen()") == "patient"
@@ -113,8 +123,15 @@ def test_first_image_is_drawn_while_the_study_is_still_arriving(page: Any, demo:
     page.locator("button.study").first.wait_for()
     cdp = page.context.new_cdp_session(page)
     cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions", {  # 20 Mbit/s: the 8.5 MB study takes ~3.5 s
-        "offline": False, "latency": 10, "downloadThroughput": 20e6 / 8, "uploadThroughput": 20e6 / 8})
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {  # 20 Mbit/s: the 8.5 MB study takes ~3.5 s
+            "offline": False,
+            "latency": 10,
+            "downloadThroughput": 20e6 / 8,
+            "uploadThroughput": 20e6 / 8,
+        },
+    )
     open_study(page, CT_STUDY)
     assert_image_on_canvas(page)
     early = page.evaluate("window.viewerMetrics")
@@ -139,12 +156,16 @@ def test_jpeg_study_series_change_and_number_keys(page: Any, demo: Any, screensh
     other = 1 if selected else 0
     page.locator("#stage").focus()
     page.keyboard.press(str(other + 1))
-    page.wait_for_function(f"document.querySelectorAll('button.series')[{other}].getAttribute('aria-pressed') === 'true'")
+    page.wait_for_function(
+        f"document.querySelectorAll('button.series')[{other}].getAttribute('aria-pressed') === 'true'"
+    )
     second = assert_image_on_canvas(page)
     assert first != second or page.locator("#overlay-instance").inner_text()
     screenshot(page, "viewer-xr")
     series.nth(1 - other).click()
-    page.wait_for_function(f"document.querySelectorAll('button.series')[{1 - other}].getAttribute('aria-pressed') === 'true'")
+    page.wait_for_function(
+        f"document.querySelectorAll('button.series')[{1 - other}].getAttribute('aria-pressed') === 'true'"
+    )
     page.get_by_role("button", name="← Studies").click()
     assert page.evaluate("window.viewerApp.screen()") == "patient"
 
@@ -157,7 +178,9 @@ def test_trace_lists_every_exchange_with_tokens_redacted(page: Any, demo: Any, s
     page.get_by_role("button", name=re.compile("Protocol trace")).click()
     drawer = page.locator("#trace")
     drawer.wait_for()
-    steps = drawer.locator("li.trace-entry").evaluate_all("els => els.map(e => [e.dataset.step, e.dataset.status])")
+    steps = drawer.locator("li.trace-entry").evaluate_all(
+        "els => els.map(e => [e.dataset.step, e.dataset.status])"
+    )
     names = [s for s, _ in steps]
     for step in ("discovery", "authorize", "token", "Patient", "Condition", "ImagingStudy", "WADO-RS"):
         assert step in names, names
@@ -184,14 +207,18 @@ def test_token_refreshed_before_expiry_and_disconnect(page: Any, demo: Any) -> N
         s.expiresAt = Date.now() + 30000; sessionStorage.setItem('smart-imaging-viewer.session', JSON.stringify(s)); }""")
     page.reload()
     page.locator("button.study").first.wait_for()
-    steps = page.evaluate("JSON.parse(sessionStorage.getItem('smart-imaging-viewer.trace')).map(e => [e.step, e.status])")
+    steps = page.evaluate(
+        "JSON.parse(sessionStorage.getItem('smart-imaging-viewer.trace')).map(e => [e.step, e.status])"
+    )
     assert ["token (refresh)", 200] in steps, steps
     new = page.evaluate("window.viewerApp.session.accessToken")
     assert new != old
     page.get_by_role("button", name="Disconnect").click()
     page.get_by_role("button", name="Connect to Demo EHR (this server)").wait_for()
     assert page.evaluate("sessionStorage.getItem('smart-imaging-viewer.session')") is None
-    steps = page.evaluate("JSON.parse(sessionStorage.getItem('smart-imaging-viewer.trace')).map(e => [e.step, e.status])")
+    steps = page.evaluate(
+        "JSON.parse(sessionStorage.getItem('smart-imaging-viewer.trace')).map(e => [e.step, e.status])"
+    )
     assert ["revoke", 200] in steps, steps
 
 

@@ -14,7 +14,8 @@ __all__ = ["AccessGrant", "AuthRequest", "Authorizer", "build_authorizer"]
 
 
 def build_authorizer(
-    config: MockAuthorization | SmartAuthorization, http: httpx.AsyncClient,
+    config: MockAuthorization | SmartAuthorization,
+    http: httpx.AsyncClient,
     url_allowed: Callable[[str], bool] | None = None,
 ) -> Authorizer:
     """Make the authorizer a tenant's ``authorization`` section asks for."""

@@ -53,10 +53,12 @@ def signing_key(client: ClientConfig, where: str = "authorization.client") -> Si
         raise ConfigError("invalid tenant config", [(f"{where}.jwkPrivate", "alg must be ES384 or RS384")])
     try:
         key: ECKey | RSAKey = (ECKey if alg == "ES384" else RSAKey).import_key(
-            {k: v for k, v in jwk.items() if k not in ("key_ops", "ext", "use")})
+            {k: v for k, v in jwk.items() if k not in ("key_ops", "ext", "use")}
+        )
     except (JoseError, ValueError, TypeError):
-        raise ConfigError("invalid tenant config",
-                          [(f"{where}.jwkPrivate", f"not a valid private {alg} key")]) from None
+        raise ConfigError(
+            "invalid tenant config", [(f"{where}.jwkPrivate", f"not a valid private {alg} key")]
+        ) from None
     if not key.is_private:
         raise ConfigError("invalid tenant config", [(f"{where}.jwkPrivate", "key has no private part")])
     return SigningKey(key, alg, jwk.get("kid") or public.get("kid"))
@@ -74,8 +76,14 @@ def client_assertion(client_id: str, key: SigningKey, audience: str, now: float 
     header: dict[str, Any] = {"alg": key.alg, "typ": "JWT"}
     if key.kid:
         header["kid"] = key.kid
-    claims = {"iss": client_id, "sub": client_id, "aud": audience, "jti": uuid.uuid4().hex,
-              "iat": issued, "exp": issued + ASSERTION_LIFETIME}
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "jti": uuid.uuid4().hex,
+        "iat": issued,
+        "exp": issued + ASSERTION_LIFETIME,
+    }
     return jwt.encode(header, claims, key.key, algorithms=[key.alg])
 
 
@@ -134,16 +142,22 @@ class BackendTokens:
     async def assertion_auth(self) -> ClientAuth:
         """``private_key_jwt`` client authentication (audience: the token endpoint)."""
         endpoint = (await self._discovery.endpoints("token_endpoint")).require("token_endpoint")
-        return ClientAuth(form={"client_id": self.client_id, "client_assertion_type": ASSERTION_TYPE,
-                                "client_assertion": client_assertion(self.client_id, self._key, endpoint)})
+        return ClientAuth(
+            form={
+                "client_id": self.client_id,
+                "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": client_assertion(self.client_id, self._key, endpoint),
+            }
+        )
 
     async def _request(self) -> tuple[str, float]:
         endpoint = (await self._discovery.endpoints("token_endpoint")).require("token_endpoint")
         auth = await self.assertion_auth()
         form = {"grant_type": "client_credentials", "scope": self._scope, **auth.form}
         self.requests += 1
-        status, body = await request_json(self._http, "POST", endpoint, what="EHR token endpoint",
-                                          timeout=self._timeout, data=form)
+        status, body = await request_json(
+            self._http, "POST", endpoint, what="EHR token endpoint", timeout=self._timeout, data=form
+        )
         if body is None:
             raise UpstreamError(f"EHR token endpoint refused the server's backend credentials ({status})")
         return parse_token_response(body)
@@ -154,8 +168,12 @@ def parse_token_response(body: dict[str, Any]) -> tuple[str, float]:
     token = body.get("access_token")
     token_type = body.get("token_type", "Bearer")
     expires_in = body.get("expires_in", 300)
-    if not isinstance(token, str) or not token or not isinstance(token_type, str) \
-            or token_type.lower() != "bearer":
+    if (
+        not isinstance(token, str)
+        or not token
+        or not isinstance(token_type, str)
+        or token_type.lower() != "bearer"
+    ):
         raise UpstreamError("EHR token endpoint answered no usable bearer access token")
     if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or expires_in <= 0:
         raise UpstreamError("EHR token endpoint answered an invalid expires_in")

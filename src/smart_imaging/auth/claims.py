@@ -47,8 +47,7 @@ def check_token(claims: Mapping[str, Any], policy: TokenPolicy, now: float) -> f
     scopes = parse_scopes(claims.get("scope"))
     granting = imaging_scopes(scopes, policy.resources)
     if policy.check_scopes and not granting:
-        raise InsufficientScope("access token has no scope to read ImagingStudy",
-                                 scope=SUGGESTED_SCOPE)
+        raise InsufficientScope("access token has no scope to read ImagingStudy", scope=SUGGESTED_SCOPE)
     return granting if policy.check_scopes else scopes
 
 
@@ -82,7 +81,7 @@ def patient_claim(claims: Mapping[str, Any]) -> str | None:
     """The SMART ``patient`` launch context from the token, when it is a valid FHIR id."""
     value = claims.get("patient")
     if isinstance(value, str) and value.startswith("Patient/"):
-        value = value[len("Patient/"):]
+        value = value[len("Patient/") :]
     return value if isinstance(value, str) and FHIR_ID.fullmatch(value) else None
 
 

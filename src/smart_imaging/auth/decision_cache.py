@@ -124,9 +124,7 @@ class DecisionCache(Generic[V]):
             cached = await self._flight.run(key, lambda: self._compute_and_store(key, compute))
         return cached.unwrap()
 
-    async def _compute_and_store(
-        self, key: str, compute: Callable[[], Awaitable[Outcome[V]]]
-    ) -> Outcome[V]:
+    async def _compute_and_store(self, key: str, compute: Callable[[], Awaitable[Outcome[V]]]) -> Outcome[V]:
         outcome = await compute()
         self._cache.put(key, outcome, outcome.ttl)
         return outcome

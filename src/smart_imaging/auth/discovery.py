@@ -112,23 +112,32 @@ class Discovery:
     def _check_allowed(self, found: SmartEndpoints) -> None:
         if self._url_allowed is None:
             return
-        refused = [name for name in ("token_endpoint", "introspection_endpoint", "jwks_uri")
-                   if getattr(found, name) and not getattr(self._overrides, name)
-                   and not self._url_allowed(getattr(found, name))]
+        refused = [
+            name
+            for name in ("token_endpoint", "introspection_endpoint", "jwks_uri")
+            if getattr(found, name)
+            and not getattr(self._overrides, name)
+            and not self._url_allowed(getattr(found, name))
+        ]
         if refused:
-            raise UpstreamError("EHR smart-configuration names a host that is not allowed for "
-                                f"dynamic tenants ({', '.join(refused)})")
+            raise UpstreamError(
+                "EHR smart-configuration names a host that is not allowed for "
+                f"dynamic tenants ({', '.join(refused)})"
+            )
 
     async def document(self) -> dict[str, Any]:
         """The EHR's smart-configuration document with the config's overrides applied."""
         endpoints = await self.endpoints()
-        return {**self._document, **{f.name: getattr(endpoints, f.name) for f in fields(endpoints)
-                                     if getattr(endpoints, f.name)}}
+        return {
+            **self._document,
+            **{f.name: getattr(endpoints, f.name) for f in fields(endpoints) if getattr(endpoints, f.name)},
+        }
 
     async def _fetch(self) -> dict[str, Any]:
         self.fetches += 1
-        status, body = await request_json(self._http, "GET", self.url, what="EHR smart-configuration",
-                                          timeout=self._timeout)
+        status, body = await request_json(
+            self._http, "GET", self.url, what="EHR smart-configuration", timeout=self._timeout
+        )
         if body is None:
             raise UpstreamError(f"EHR smart-configuration answered status {status}")
         return body

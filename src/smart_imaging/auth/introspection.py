@@ -24,8 +24,9 @@ async def introspect(
     """POST the token; return the introspection response (``active`` is a real boolean)."""
     form = {"token": token, "token_type_hint": "access_token", **auth.form}
     headers = {"Content-Type": "application/x-www-form-urlencoded", **auth.headers}
-    status, body = await request_json(http, "POST", endpoint, what="EHR introspection endpoint",
-                                      timeout=timeout, headers=headers, data=form)
+    status, body = await request_json(
+        http, "POST", endpoint, what="EHR introspection endpoint", timeout=timeout, headers=headers, data=form
+    )
     if body is None:
         if status in (401, 403):
             raise UpstreamError("EHR introspection endpoint refused the server's credentials")

@@ -94,8 +94,11 @@ class JwksCache:
         keys = body.get("keys")
         if not isinstance(keys, list):
             raise UpstreamError("EHR JWKS has no key list")
-        public = [k for k in keys if isinstance(k, dict) and k.get("kty") in ("RSA", "EC")
-                  and k.get("use", "sig") == "sig"]
+        public = [
+            k
+            for k in keys
+            if isinstance(k, dict) and k.get("kty") in ("RSA", "EC") and k.get("use", "sig") == "sig"
+        ]
         try:
             return KeySet.import_key_set({"keys": public})
         except (JoseError, ValueError, TypeError):

@@ -31,8 +31,9 @@ async def fetch_patient(
         raise UpstreamError("patient id in the token context is not a valid FHIR id")
     url = f"{fhir_base_url.rstrip('/')}/Patient/{quote(patient_id, safe='')}"
     headers = {"Accept": "application/fhir+json", "Authorization": f"Bearer {bearer}"}
-    status, body = await request_json(http, "GET", url, what="EHR Patient read", timeout=timeout,
-                                      headers=headers)
+    status, body = await request_json(
+        http, "GET", url, what="EHR Patient read", timeout=timeout, headers=headers
+    )
     if status == 401:
         raise CredentialsRejected("EHR refused the server's credentials for Patient read")
     if status in (403, 404):

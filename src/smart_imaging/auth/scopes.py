@@ -51,9 +51,7 @@ def grants_read(scope: str, resources: Iterable[str] = IMAGING_RESOURCES) -> boo
     return is_v2_permissions(permissions) and "r" in permissions and "s" in permissions
 
 
-def imaging_scopes(
-    scopes: Iterable[str], resources: Iterable[str] = IMAGING_RESOURCES
-) -> frozenset[str]:
+def imaging_scopes(scopes: Iterable[str], resources: Iterable[str] = IMAGING_RESOURCES) -> frozenset[str]:
     """The subset of ``scopes`` that grants reading imaging; empty means no access."""
     allowed = tuple(resources)
     return frozenset(s for s in scopes if grants_read(s, allowed))

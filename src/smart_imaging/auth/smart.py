@@ -51,9 +51,18 @@ class SmartAuthorizer:
         self._http = http
         self._clock = clock
         self._timeout = config.timeout
-        self.discovery = Discovery(config.fhirBaseUrl, http, timeout=config.timeout, overrides=SmartEndpoints(
-            token_endpoint=config.tokenEndpoint, introspection_endpoint=config.introspectionEndpoint,
-            jwks_uri=config.jwksUri, issuer=config.issuer), url_allowed=url_allowed)
+        self.discovery = Discovery(
+            config.fhirBaseUrl,
+            http,
+            timeout=config.timeout,
+            overrides=SmartEndpoints(
+                token_endpoint=config.tokenEndpoint,
+                introspection_endpoint=config.introspectionEndpoint,
+                jwks_uri=config.jwksUri,
+                issuer=config.issuer,
+            ),
+            url_allowed=url_allowed,
+        )
         self.backend = self._make_backend()
         self._validate_introspection_auth()
         self._decisions: DecisionCache[AccessGrant] = DecisionCache(MAX_DECISIONS)
@@ -66,19 +75,34 @@ class SmartAuthorizer:
         client = self.config.client
         if client is None or not client.jwkPrivate:
             if self.needs_backend:
-                raise ConfigError("invalid tenant config", [(
-                    "authorization.client.jwkPrivate",
-                    f"{self.config.type} needs a backend-services client with a private JWK")])
+                raise ConfigError(
+                    "invalid tenant config",
+                    [
+                        (
+                            "authorization.client.jwkPrivate",
+                            f"{self.config.type} needs a backend-services client with a private JWK",
+                        )
+                    ],
+                )
             return None
-        return BackendTokens(client.client_id, signing_key(client), self.config.scope or DEFAULT_SCOPE,
-                             self.discovery, self._http, timeout=self._timeout)
+        return BackendTokens(
+            client.client_id,
+            signing_key(client),
+            self.config.scope or DEFAULT_SCOPE,
+            self.discovery,
+            self._http,
+            timeout=self._timeout,
+        )
 
     def _validate_introspection_auth(self) -> None:
         client = self.config.client
         if self.introspection_auth_kind() == "client_secret_basic" and (
-                client is None or client.client_secret is None):
-            raise ConfigError("invalid tenant config", [(
-                "authorization.client.client_secret", "client_secret_basic introspection needs a secret")])
+            client is None or client.client_secret is None
+        ):
+            raise ConfigError(
+                "invalid tenant config",
+                [("authorization.client.client_secret", "client_secret_basic introspection needs a secret")],
+            )
 
     def introspection_auth_kind(self) -> str:
         return self.config.introspectionAuth
@@ -111,9 +135,12 @@ class SmartAuthorizer:
     # ------------------------------------------------------------ the decision
 
     def policy(self, endpoints_issuer: str | None) -> TokenPolicy:
-        return TokenPolicy(issuer=self.config.issuer or endpoints_issuer,
-                           audience=normalize_audience(self.config.audience),
-                           resources=self.resources, check_scopes=not self.config.disableAuthzChecks)
+        return TokenPolicy(
+            issuer=self.config.issuer or endpoints_issuer,
+            audience=normalize_audience(self.config.audience),
+            resources=self.resources,
+            check_scopes=not self.config.disableAuthzChecks,
+        )
 
     async def _decide(self, token: str) -> Outcome[AccessGrant]:
         try:
@@ -126,11 +153,19 @@ class SmartAuthorizer:
             log.info("token %s refused: %s", token_key(token)[:8], exc.message)
             return Outcome(None, exc, self.config.negativeCacheTtl)
         exp = claims.get("exp")
-        grant = AccessGrant(patient_id=patient_id, checks_disabled=self.config.disableAuthzChecks,
-                            scopes=scopes, client_id=_str(claims.get("client_id")),
-                            subject=_str(claims.get("sub")),
-                            extra={"exp": exp} if isinstance(exp, (int, float)) else {})
-        ttl = self.config.cacheTtl if not isinstance(exp, (int, float)) else min(exp - now, self.config.cacheTtl)
+        grant = AccessGrant(
+            patient_id=patient_id,
+            checks_disabled=self.config.disableAuthzChecks,
+            scopes=scopes,
+            client_id=_str(claims.get("client_id")),
+            subject=_str(claims.get("sub")),
+            extra={"exp": exp} if isinstance(exp, (int, float)) else {},
+        )
+        ttl = (
+            self.config.cacheTtl
+            if not isinstance(exp, (int, float))
+            else min(exp - now, self.config.cacheTtl)
+        )
         log.debug("token %s granted patient %s", token_key(token)[:8], patient_id)
         return Outcome(grant, None, ttl)
 
@@ -172,12 +207,14 @@ class SmartAuthorizer:
     async def _read_patient(self, patient_id: str) -> Outcome[dict[str, Any]]:
         backend = self._require_backend()
         try:
-            resource = await fetch_patient(self._http, self.config.fhirBaseUrl, patient_id,
-                                           await backend.token(), timeout=self._timeout)
+            resource = await fetch_patient(
+                self._http, self.config.fhirBaseUrl, patient_id, await backend.token(), timeout=self._timeout
+            )
         except CredentialsRejected:
             backend.forget()  # the EHR may have revoked it early: renew once
-            resource = await fetch_patient(self._http, self.config.fhirBaseUrl, patient_id,
-                                           await backend.token(), timeout=self._timeout)
+            resource = await fetch_patient(
+                self._http, self.config.fhirBaseUrl, patient_id, await backend.token(), timeout=self._timeout
+            )
         return Outcome(resource, None, self.config.cacheTtl)
 
     def _require_backend(self) -> BackendTokens:
@@ -193,9 +230,14 @@ class JwtAuthorizer(SmartAuthorizer):
     discovered issuer, ``aud`` must include the configured audience (default: ``fhirBaseUrl``).
     """
 
-    def __init__(self, config: SmartAuthorization, http: httpx.AsyncClient, *,
-                 clock: Callable[[], float] = time.time,
-                 url_allowed: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        config: SmartAuthorization,
+        http: httpx.AsyncClient,
+        *,
+        clock: Callable[[], float] = time.time,
+        url_allowed: Callable[[str], bool] | None = None,
+    ) -> None:
         super().__init__(config, http, clock=clock, url_allowed=url_allowed)
         self.jwks = JwksCache(self.discovery, http, timeout=config.timeout)
 
@@ -203,9 +245,13 @@ class JwtAuthorizer(SmartAuthorizer):
         if not (self.config.issuer or endpoints_issuer):
             raise UpstreamError("no issuer configured or discovered for JWT validation")
         audience = normalize_audience(self.config.audience) or normalize_audience(self.config.fhirBaseUrl)
-        return TokenPolicy(issuer=self.config.issuer or endpoints_issuer, audience=audience,
-                           resources=self.resources, check_scopes=not self.config.disableAuthzChecks,
-                           require_iss_aud=True)
+        return TokenPolicy(
+            issuer=self.config.issuer or endpoints_issuer,
+            audience=audience,
+            resources=self.resources,
+            check_scopes=not self.config.disableAuthzChecks,
+            require_iss_aud=True,
+        )
 
     async def token_claims(self, token: str) -> tuple[dict[str, Any], str | None]:
         header = jwt_header(token)
@@ -214,8 +260,9 @@ class JwtAuthorizer(SmartAuthorizer):
         return verify_signature(token, keys), endpoints.issuer
 
 
-def build_smart_authorizer(config: SmartAuthorization, http: httpx.AsyncClient,
-                           url_allowed: Callable[[str], bool] | None = None) -> Authorizer:
+def build_smart_authorizer(
+    config: SmartAuthorization, http: httpx.AsyncClient, url_allowed: Callable[[str], bool] | None = None
+) -> Authorizer:
     """The authorizer for a SMART ``authorization`` section. No network I/O. ``url_allowed``
     (dynamic tenants) must accept every endpoint discovery finds."""
     from .vendors import EpicAuthorizer, MeditechAuthorizer

@@ -43,8 +43,9 @@ class EpicAuthorizer(SmartAuthorizer):
             return self.config.introspectionEndpoint
         token_endpoint = endpoints.require("token_endpoint")
         base, slash, last = token_endpoint.rstrip("/").rpartition("/")
-        return f"{base}/introspect" if slash and last == "token" else endpoints.require(
-            "introspection_endpoint")
+        return (
+            f"{base}/introspect" if slash and last == "token" else endpoints.require("introspection_endpoint")
+        )
 
     def patient_from_claims(self, claims: dict[str, Any]) -> str | None:
         found = patient_claim(claims)
@@ -52,8 +53,8 @@ class EpicAuthorizer(SmartAuthorizer):
             return found
         sub = claims.get("sub")
         prefix = self.config.fhirBaseUrl.rstrip("/") + "/Patient/"
-        if isinstance(sub, str) and sub.startswith(prefix) and FHIR_ID.fullmatch(sub[len(prefix):]):
-            return sub[len(prefix):]
+        if isinstance(sub, str) and sub.startswith(prefix) and FHIR_ID.fullmatch(sub[len(prefix) :]):
+            return sub[len(prefix) :]
         return None
 
 
@@ -89,11 +90,17 @@ class MeditechAuthorizer(SmartAuthorizer):
         self._pins: TtlCache[_Pin] = TtlCache(MAX_DECISIONS)
         self._pin_flight: SingleFlight[_Pin] = SingleFlight()
         if not self.config.allowInsecurePatientFromRequest:
-            log.warning("authorization type %s takes the patient from the request; it refuses every "
-                        "request until the tenant sets allowInsecurePatientFromRequest", self.config.type)
+            log.warning(
+                "authorization type %s takes the patient from the request; it refuses every "
+                "request until the tenant sets allowInsecurePatientFromRequest",
+                self.config.type,
+            )
         else:
-            log.warning("authorization type %s trusts the request for the patient "
-                        "(allowInsecurePatientFromRequest); do not use it in production", self.config.type)
+            log.warning(
+                "authorization type %s trusts the request for the patient "
+                "(allowInsecurePatientFromRequest); do not use it in production",
+                self.config.type,
+            )
 
     def introspection_auth_kind(self) -> str:
         return "client_secret_basic"
@@ -103,8 +110,10 @@ class MeditechAuthorizer(SmartAuthorizer):
 
     async def authorize(self, request: AuthRequest) -> AccessGrant:
         if not self.config.allowInsecurePatientFromRequest:
-            raise Forbidden("this tenant's authorization type takes the patient from the request and "
-                            "is disabled until allowInsecurePatientFromRequest is set")
+            raise Forbidden(
+                "this tenant's authorization type takes the patient from the request and "
+                "is disabled until allowInsecurePatientFromRequest is set"
+            )
         return await super().authorize(request)
 
     async def bind_request(self, grant: AccessGrant, request: AuthRequest, key: str) -> AccessGrant:
@@ -131,8 +140,9 @@ class MeditechAuthorizer(SmartAuthorizer):
         if existing is not None:
             return existing
         try:
-            resource = await fetch_patient(self._http, self.config.fhirBaseUrl, patient_id, token,
-                                           timeout=self._timeout)
+            resource = await fetch_patient(
+                self._http, self.config.fhirBaseUrl, patient_id, token, timeout=self._timeout
+            )
         except PatientRefused:
             raise Forbidden("the EHR does not let this access token read that patient") from None
         pin = _Pin(patient_id, resource)

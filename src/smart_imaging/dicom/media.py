@@ -18,10 +18,14 @@ DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
 EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 JPEG_BASELINE_8BIT = "1.2.840.10008.1.2.4.50"
 
-NATIVE_TRANSFER_SYNTAXES = frozenset({
-    IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
-    EXPLICIT_VR_BIG_ENDIAN,
-})
+NATIVE_TRANSFER_SYNTAXES = frozenset(
+    {
+        IMPLICIT_VR_LITTLE_ENDIAN,
+        EXPLICIT_VR_LITTLE_ENDIAN,
+        DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+        EXPLICIT_VR_BIG_ENDIAN,
+    }
+)
 
 # PS3.18 Table 8.7.3-5: media types of compressed bulk data (frames).
 FRAME_MEDIA_TYPES: dict[str, str] = {
@@ -122,6 +126,7 @@ def split_unquoted(text: str, sep: str) -> list[str]:
             current.append(ch)
     out.append("".join(current))
     return [p for p in (s.strip() for s in out) if p]
+
 
 MAX_ACCEPT = 2048
 _TOKEN = re.compile(r"^[A-Za-z0-9!#$&^_.+\-*/]+$")

@@ -31,12 +31,27 @@ BodyPartExamined = "00180015"
 NumberOfFrames = "00280008"
 
 STUDY_FIELDS = (
-    StudyInstanceUID, StudyDate, StudyTime, TimezoneOffsetFromUTC, AccessionNumber,
-    ModalitiesInStudy, StudyDescription, PatientID, PatientName, StudyID,
-    NumberOfStudyRelatedSeries, NumberOfStudyRelatedInstances,
+    StudyInstanceUID,
+    StudyDate,
+    StudyTime,
+    TimezoneOffsetFromUTC,
+    AccessionNumber,
+    ModalitiesInStudy,
+    StudyDescription,
+    PatientID,
+    PatientName,
+    StudyID,
+    NumberOfStudyRelatedSeries,
+    NumberOfStudyRelatedInstances,
 )
 SERIES_FIELDS = (
-    SeriesInstanceUID, SeriesNumber, Modality, SeriesDescription, SeriesDate, SeriesTime,
-    NumberOfSeriesRelatedInstances, BodyPartExamined,
+    SeriesInstanceUID,
+    SeriesNumber,
+    Modality,
+    SeriesDescription,
+    SeriesDate,
+    SeriesTime,
+    NumberOfSeriesRelatedInstances,
+    BodyPartExamined,
 )
 INSTANCE_FIELDS = (SOPInstanceUID, SOPClassUID, InstanceNumber, SeriesInstanceUID, NumberOfFrames)

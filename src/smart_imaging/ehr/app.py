@@ -42,11 +42,14 @@ def create_ehr_app(config: EhrConfig) -> Starlette:
     ]
     # Browser apps on other origins call the token endpoint and FHIR API directly; bearer
     # tokens, no cookies, so any origin is fine (SMART App Launch 2, "CORS").
-    cors = Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"],
-                      allow_headers=["Authorization", "Content-Type", "Accept"],
-                      expose_headers=["WWW-Authenticate", "Location"])
-    app = Starlette(routes=routes, middleware=[cors],
-                    exception_handlers={SmartImagingError: fhir_error})
+    cors = Middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "Accept"],
+        expose_headers=["WWW-Authenticate", "Location"],
+    )
+    app = Starlette(routes=routes, middleware=[cors], exception_handlers={SmartImagingError: fhir_error})
     app.state.ehr_store = store
     app.state.ehr_config = config
     return app

@@ -42,8 +42,11 @@ def verify_client_assertion(
     if client_id is not None and client_id != issuer:
         raise InvalidClient("client_id does not match the assertion's iss")
     try:
-        token = jwt.decode(assertion, KeySet.import_key_set(client.jwks),  # type: ignore[arg-type]
-                           algorithms=list(ALGORITHMS))
+        token = jwt.decode(
+            assertion,
+            KeySet.import_key_set(client.jwks),  # type: ignore[arg-type]
+            algorithms=list(ALGORITHMS),
+        )
     except JoseError as exc:
         raise InvalidClient(f"client assertion signature not verified ({exc.error})") from exc
     return _check_claims(dict(token.claims), issuer, config)

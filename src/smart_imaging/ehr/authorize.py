@@ -49,9 +49,11 @@ def validate(pairs: Iterable[tuple[str, str]], config: EhrConfig) -> AuthorizeRe
         raise ErrorPage("redirect_uri is missing (the sandbox requires it)")
     client = client_for_redirect(client_id, redirect_uri, config)
     if client is None:
-        raise ErrorPage("this redirect_uri is not allowed for this client: public clients must "
-                        "use localhost, 127.0.0.1 or the sandbox's own origin; registered "
-                        "clients must use a registered redirect URI exactly")
+        raise ErrorPage(
+            "this redirect_uri is not allowed for this client: public clients must "
+            "use localhost, 127.0.0.1 or the sandbox's own origin; registered "
+            "clients must use a registered redirect URI exactly"
+        )
     state = params.get("state")
 
     def fail(error: str, description: str) -> RedirectError:
@@ -92,5 +94,6 @@ def redirect_url(redirect_uri: str, params: dict[str, str | None]) -> str:
 
 
 def error_redirect(error: RedirectError) -> str:
-    return redirect_url(error.redirect_uri, {
-        "error": error.error, "error_description": error.message, "state": error.state})
+    return redirect_url(
+        error.redirect_uri, {"error": error.error, "error_description": error.message, "state": error.state}
+    )

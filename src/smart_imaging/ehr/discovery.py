@@ -19,9 +19,16 @@ from smart_imaging.ehr.scopes import SCOPES_SUPPORTED
 from smart_imaging.ehr.tokens import GRANT_TYPES
 
 CAPABILITIES = (
-    "launch-standalone", "client-public", "client-confidential-asymmetric",
-    "context-standalone-patient", "context-passthrough-banner", "permission-offline",
-    "permission-online", "permission-patient", "permission-v1", "permission-v2",
+    "launch-standalone",
+    "client-public",
+    "client-confidential-asymmetric",
+    "context-standalone-patient",
+    "context-passthrough-banner",
+    "permission-offline",
+    "permission-online",
+    "permission-patient",
+    "permission-v1",
+    "permission-v2",
     "sso-openid-connect",
 )
 FHIR_TYPES = ("Patient", "Condition", "AllergyIntolerance", "MedicationRequest")
@@ -46,7 +53,8 @@ def smart_configuration(config: EhrConfig) -> dict[str, Any]:
     }
     if config.imaging_fhir_base_url:
         document["associated_endpoints"] = [
-            {"url": config.imaging_fhir_base_url, "capabilities": ["smart-imaging-access"]}]
+            {"url": config.imaging_fhir_base_url, "capabilities": ["smart-imaging-access"]}
+        ]
     return document
 
 
@@ -74,26 +82,46 @@ def capability_statement(config: EhrConfig) -> dict[str, Any]:
             {"url": "revoke", "valueUri": config.revocation_endpoint},
         ],
     }
-    service = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                           "code": "SMART-on-FHIR"}], "text": "OAuth2 using SMART-on-FHIR profile"}
+    service = {
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                "code": "SMART-on-FHIR",
+            }
+        ],
+        "text": "OAuth2 using SMART-on-FHIR profile",
+    }
     return {
         "resourceType": "CapabilityStatement",
-        "status": "active", "date": "2024-01-01", "kind": "instance",
+        "status": "active",
+        "date": "2024-01-01",
+        "kind": "instance",
         "software": {"name": "smart-imaging EHR sandbox"},
         "implementation": {"description": "Demo EHR sandbox", "url": config.fhir_base_url},
-        "fhirVersion": "4.0.1", "format": ["json"],
-        "rest": [{
-            "mode": "server",
-            "security": {"extension": [oauth_uris], "service": [service], "cors": True},
-            "resource": [_resource(t) for t in FHIR_TYPES],
-        }],
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {"extension": [oauth_uris], "service": [service], "cors": True},
+                "resource": [_resource(t) for t in FHIR_TYPES],
+            }
+        ],
     }
 
 
 def _resource(resource_type: str) -> dict[str, Any]:
-    params = ([{"name": "_id", "type": "token"}, {"name": "identifier", "type": "token"},
-               {"name": "name", "type": "string"}] if resource_type == "Patient"
-              else [{"name": "patient", "type": "reference"}])
-    return {"type": resource_type,
-            "interaction": [{"code": "read"}, {"code": "search-type"}],
-            "searchParam": params}
+    params = (
+        [
+            {"name": "_id", "type": "token"},
+            {"name": "identifier", "type": "token"},
+            {"name": "name", "type": "string"},
+        ]
+        if resource_type == "Patient"
+        else [{"name": "patient", "type": "reference"}]
+    )
+    return {
+        "type": resource_type,
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "searchParam": params,
+    }

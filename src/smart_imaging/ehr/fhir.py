@@ -114,13 +114,16 @@ class FhirEndpoints:
         granted = scopes.split(grant.scope)
         context = "patient" if grant.patient else "system"
         if not scopes.allows(granted, context, resource_type, interaction):
-            raise InsufficientScope(f"the token's scope does not allow reading {resource_type}",
-                                    scope=f"{context}/{resource_type}.rs")
+            raise InsufficientScope(
+                f"the token's scope does not allow reading {resource_type}",
+                scope=f"{context}/{resource_type}.rs",
+            )
         return grant
 
     def _bundle(self, request: Request, found: list[dict[str, Any]]) -> Response:
-        return FhirResponse(resources.searchset(str(self._public_url(request)),
-                                                self.config.fhir_base_url, found))
+        return FhirResponse(
+            resources.searchset(str(self._public_url(request)), self.config.fhir_base_url, found)
+        )
 
     def _public_url(self, request: Request) -> str:
         path = request.url.path.split("/fhir/", 1)[-1]
@@ -140,5 +143,4 @@ def _check_patient(grant: TokenRecord, patient_id: str) -> None:
 async def fhir_error(request: Request, exc: Exception) -> Response:
     """Render the project's errors as an OperationOutcome with their status and headers."""
     assert isinstance(exc, SmartImagingError)
-    return FhirResponse(operation_outcome(exc.code, exc.message), exc.status,
-                        headers=exc.headers)
+    return FhirResponse(operation_outcome(exc.code, exc.message), exc.status, headers=exc.headers)

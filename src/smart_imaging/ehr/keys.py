@@ -24,8 +24,7 @@ class Signer:
         path = data_dir / KEY_FILE
         if path.exists():
             return cls(RSAKey.import_key(json.loads(path.read_text("utf-8"))))
-        key = RSAKey.generate_key(2048, parameters={"alg": ID_TOKEN_ALG, "use": "sig"},
-                                  auto_kid=True)
+        key = RSAKey.generate_key(2048, parameters={"alg": ID_TOKEN_ALG, "use": "sig"}, auto_kid=True)
         data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -20,8 +20,7 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class OAuthEndpoints:
-    def __init__(self, config: EhrConfig, store: Store, tokens: TokenService,
-                 signer: Signer) -> None:
+    def __init__(self, config: EhrConfig, store: Store, tokens: TokenService, signer: Signer) -> None:
         self.config, self.store, self.tokens, self.signer = config, store, tokens, signer
 
     def routes(self) -> list[Route]:
@@ -44,9 +43,14 @@ class OAuthEndpoints:
         except RedirectError as exc:
             return RedirectResponse(authorize.error_redirect(exc), 302, headers=NO_STORE)
         pending = PendingRequest(
-            valid.client.client_id, valid.redirect_uri, " ".join(valid.granted_scope),
-            valid.state, valid.code_challenge, valid.nonce,
-            self.config.now() + self.config.pending_request_ttl)
+            valid.client.client_id,
+            valid.redirect_uri,
+            " ".join(valid.granted_scope),
+            valid.state,
+            valid.code_challenge,
+            valid.nonce,
+            self.config.now() + self.config.pending_request_ttl,
+        )
         return self._consent(pending)
 
     def _consent(self, pending: PendingRequest, message: str | None = None) -> Response:
@@ -54,12 +58,20 @@ class OAuthEndpoints:
         self.store.save_pending(request_id, pending)
         granted = scopes.split(pending.scope)
         html = pages.authorize_page(
-            request_id=request_id, client_id=pending.client_id,
-            redirect_uri=pending.redirect_uri, scopes=granted, patients=PATIENTS,
-            pick_patient=scopes.needs_patient(granted), message=message)
-        headers = {**NO_STORE, "X-Frame-Options": "DENY",
-                   "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-                                              "form-action 'self' http: https:"}
+            request_id=request_id,
+            client_id=pending.client_id,
+            redirect_uri=pending.redirect_uri,
+            scopes=granted,
+            patients=PATIENTS,
+            pick_patient=scopes.needs_patient(granted),
+            message=message,
+        )
+        headers = {
+            **NO_STORE,
+            "X-Frame-Options": "DENY",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+            "form-action 'self' http: https:",
+        }
         return HTMLResponse(html, headers=headers)
 
     async def authorize_post(self, request: Request) -> Response:
@@ -71,12 +83,19 @@ class OAuthEndpoints:
         now = self.config.now()
         pending = self.store.take_pending(form.get("request_id", ""), now)
         if pending is None:
-            return HTMLResponse(pages.error_page("This authorization request has expired or "
-                                                 "was already answered; start again from the "
-                                                 "app."), 400, headers=NO_STORE)
+            return HTMLResponse(
+                pages.error_page(
+                    "This authorization request has expired or "
+                    "was already answered; start again from the "
+                    "app."
+                ),
+                400,
+                headers=NO_STORE,
+            )
         if form.get("decision") != "approve":
-            error = RedirectError("access_denied", "the user denied the request",
-                                  pending.redirect_uri, pending.state)
+            error = RedirectError(
+                "access_denied", "the user denied the request", pending.redirect_uri, pending.state
+            )
             return RedirectResponse(authorize.error_redirect(error), 302, headers=NO_STORE)
         patient = form.get("patient")
         if scopes.needs_patient(scopes.split(pending.scope)):
@@ -85,11 +104,19 @@ class OAuthEndpoints:
         else:
             patient = None
         code = new_secret()
-        self.store.save_code(code, CodeRecord(
-            pending.client_id, pending.redirect_uri, pending.code_challenge, pending.scope,
-            patient, pending.nonce, now + self.config.code_ttl))
-        target = authorize.redirect_url(pending.redirect_uri,
-                                        {"code": code, "state": pending.state})
+        self.store.save_code(
+            code,
+            CodeRecord(
+                pending.client_id,
+                pending.redirect_uri,
+                pending.code_challenge,
+                pending.scope,
+                patient,
+                pending.nonce,
+                now + self.config.code_ttl,
+            ),
+        )
+        target = authorize.redirect_url(pending.redirect_uri, {"code": code, "state": pending.state})
         return RedirectResponse(target, 302, headers=NO_STORE)
 
     # ------------------------------------------------------------ token endpoint & co
@@ -132,7 +159,9 @@ def oauth_error(exc: OAuthError) -> JSONResponse:
 
 
 def _unauthorized(description: str) -> JSONResponse:
-    challenge = f'Bearer realm="smart-imaging-ehr", error="invalid_token", ' \
-                f'error_description="{description}"'
-    return JSONResponse({"error": "invalid_token", "error_description": description}, 401,
-                        headers={**NO_STORE, "WWW-Authenticate": challenge})
+    challenge = f'Bearer realm="smart-imaging-ehr", error="invalid_token", error_description="{description}"'
+    return JSONResponse(
+        {"error": "invalid_token", "error_description": description},
+        401,
+        headers={**NO_STORE, "WWW-Authenticate": challenge},
+    )

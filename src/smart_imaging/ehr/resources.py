@@ -17,43 +17,58 @@ def _concept(system: str, code: str) -> dict[str, Any]:
 
 
 def conditions(patient: DemoPatient) -> list[dict[str, Any]]:
-    return [{
-        "resourceType": "Condition", "id": f"{patient.id}-condition-{n}",
-        "clinicalStatus": _concept("condition-clinical", "active"),
-        "verificationStatus": _concept("condition-ver-status", "confirmed"),
-        "category": [_concept("condition-category", "problem-list-item")],
-        "code": {"text": text},
-        "subject": {"reference": f"Patient/{patient.id}"},
-    } for n, text in enumerate(patient.conditions, start=1)]
+    return [
+        {
+            "resourceType": "Condition",
+            "id": f"{patient.id}-condition-{n}",
+            "clinicalStatus": _concept("condition-clinical", "active"),
+            "verificationStatus": _concept("condition-ver-status", "confirmed"),
+            "category": [_concept("condition-category", "problem-list-item")],
+            "code": {"text": text},
+            "subject": {"reference": f"Patient/{patient.id}"},
+        }
+        for n, text in enumerate(patient.conditions, start=1)
+    ]
 
 
 def allergies(patient: DemoPatient) -> list[dict[str, Any]]:
-    return [{
-        "resourceType": "AllergyIntolerance", "id": f"{patient.id}-allergy-{n}",
-        "clinicalStatus": _concept("allergyintolerance-clinical", "active"),
-        "verificationStatus": _concept("allergyintolerance-verification", "confirmed"),
-        "code": {"text": text},
-        "patient": {"reference": f"Patient/{patient.id}"},
-    } for n, text in enumerate(patient.allergies, start=1)]
+    return [
+        {
+            "resourceType": "AllergyIntolerance",
+            "id": f"{patient.id}-allergy-{n}",
+            "clinicalStatus": _concept("allergyintolerance-clinical", "active"),
+            "verificationStatus": _concept("allergyintolerance-verification", "confirmed"),
+            "code": {"text": text},
+            "patient": {"reference": f"Patient/{patient.id}"},
+        }
+        for n, text in enumerate(patient.allergies, start=1)
+    ]
 
 
 def medication_requests(patient: DemoPatient) -> list[dict[str, Any]]:
-    return [{
-        "resourceType": "MedicationRequest", "id": f"{patient.id}-medication-{n}",
-        "status": "active", "intent": "order",
-        "medicationCodeableConcept": {"text": text},
-        "subject": {"reference": f"Patient/{patient.id}"},
-    } for n, text in enumerate(patient.medications, start=1)]
+    return [
+        {
+            "resourceType": "MedicationRequest",
+            "id": f"{patient.id}-medication-{n}",
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": {"text": text},
+            "subject": {"reference": f"Patient/{patient.id}"},
+        }
+        for n, text in enumerate(patient.medications, start=1)
+    ]
 
 
 BUILDERS: dict[str, Callable[[DemoPatient], list[dict[str, Any]]]] = {
-    "Condition": conditions, "AllergyIntolerance": allergies,
+    "Condition": conditions,
+    "AllergyIntolerance": allergies,
     "MedicationRequest": medication_requests,
 }
 
 
-def clinical(resource_type: str, patients: tuple[DemoPatient, ...] = PATIENTS
-             ) -> list[tuple[DemoPatient, dict[str, Any]]]:
+def clinical(
+    resource_type: str, patients: tuple[DemoPatient, ...] = PATIENTS
+) -> list[tuple[DemoPatient, dict[str, Any]]]:
     """Every resource of a clinical type, with the patient it belongs to."""
     build = BUILDERS[resource_type]
     return [(p, resource) for p in patients for resource in build(p)]
@@ -83,8 +98,16 @@ def _identifier_matches(patient: DemoPatient, token: str) -> bool:
 
 def searchset(self_url: str, base_url: str, resources: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        "resourceType": "Bundle", "type": "searchset", "total": len(resources),
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
         "link": [{"relation": "self", "url": self_url}],
-        "entry": [{"fullUrl": f"{base_url}/{r['resourceType']}/{r['id']}", "resource": r,
-                   "search": {"mode": "match"}} for r in resources],
+        "entry": [
+            {
+                "fullUrl": f"{base_url}/{r['resourceType']}/{r['id']}",
+                "resource": r,
+                "search": {"mode": "match"},
+            }
+            for r in resources
+        ],
     }

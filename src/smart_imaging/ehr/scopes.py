@@ -11,17 +11,43 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-RESOURCE_TYPES = frozenset({
-    "Patient", "Condition", "AllergyIntolerance", "MedicationRequest", "ImagingStudy", "Endpoint",
-})
-LAUNCH_SCOPES = frozenset({
-    "openid", "fhirUser", "profile", "launch/patient", "offline_access", "online_access",
-})
+RESOURCE_TYPES = frozenset(
+    {
+        "Patient",
+        "Condition",
+        "AllergyIntolerance",
+        "MedicationRequest",
+        "ImagingStudy",
+        "Endpoint",
+    }
+)
+LAUNCH_SCOPES = frozenset(
+    {
+        "openid",
+        "fhirUser",
+        "profile",
+        "launch/patient",
+        "offline_access",
+        "online_access",
+    }
+)
 SCOPES_SUPPORTED = (
-    "openid", "fhirUser", "launch/patient", "offline_access", "online_access",
-    "patient/*.rs", "patient/*.read", "patient/Patient.rs", "patient/Condition.rs",
-    "patient/AllergyIntolerance.rs", "patient/MedicationRequest.rs", "patient/ImagingStudy.rs",
-    "patient/ImagingStudy.read", "system/*.read", "system/Patient.read", "system/*.rs",
+    "openid",
+    "fhirUser",
+    "launch/patient",
+    "offline_access",
+    "online_access",
+    "patient/*.rs",
+    "patient/*.read",
+    "patient/Patient.rs",
+    "patient/Condition.rs",
+    "patient/AllergyIntolerance.rs",
+    "patient/MedicationRequest.rs",
+    "patient/ImagingStudy.rs",
+    "patient/ImagingStudy.read",
+    "system/*.read",
+    "system/Patient.read",
+    "system/*.rs",
 )
 
 _CLINICAL = re.compile(r"(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.([a-z*]+)")

@@ -112,8 +112,9 @@ class Store:
 
     def take_pending(self, request_id: str, now: int) -> PendingRequest | None:
         with self._lock:
-            row = self._db.execute("DELETE FROM pending WHERE hash = ? RETURNING *",
-                                   (digest(request_id),)).fetchone()
+            row = self._db.execute(
+                "DELETE FROM pending WHERE hash = ? RETURNING *", (digest(request_id),)
+            ).fetchone()
         pending = PendingRequest(*row[1:]) if row else None
         return pending if pending and now < pending.expires_at else None
 
@@ -125,8 +126,9 @@ class Store:
     def redeem_code(self, code: str, now: int) -> tuple[Redemption, CodeRecord | None]:
         key = digest(code)
         with self._lock:
-            row = self._db.execute("UPDATE codes SET used = 1 WHERE hash = ? AND used = 0 "
-                                   "RETURNING *", (key,)).fetchone()
+            row = self._db.execute(
+                "UPDATE codes SET used = 1 WHERE hash = ? AND used = 0 RETURNING *", (key,)
+            ).fetchone()
             if row is None:
                 seen = self._db.execute("SELECT 1 FROM codes WHERE hash = ?", (key,)).fetchone()
                 return ("used" if seen else "unknown"), None
@@ -152,19 +154,21 @@ class Store:
         return TokenRecord(*values)
 
     def revoke_token(self, token: str) -> bool:
-        return self._run("UPDATE tokens SET revoked = 1 WHERE hash = ? AND revoked = 0",
-                         (digest(token),)).rowcount > 0
+        return (
+            self._run(
+                "UPDATE tokens SET revoked = 1 WHERE hash = ? AND revoked = 0", (digest(token),)
+            ).rowcount
+            > 0
+        )
 
     def revoke_origin(self, origin: str) -> int:
-        return self._run("UPDATE tokens SET revoked = 1 WHERE origin = ? AND revoked = 0",
-                         (origin,)).rowcount
+        return self._run("UPDATE tokens SET revoked = 1 WHERE origin = ? AND revoked = 0", (origin,)).rowcount
 
     # -- client assertion jti replay (RFC 7523 3, item 7)
 
     def remember_jti(self, client_id: str, jti: str, expires_at: int) -> bool:
         """Record a ``jti``; False when it was seen before (a replay)."""
-        cursor = self._run("INSERT OR IGNORE INTO jtis VALUES (?, ?, ?)",
-                           (client_id, jti, expires_at))
+        cursor = self._run("INSERT OR IGNORE INTO jtis VALUES (?, ?, ?)", (client_id, jti, expires_at))
         return cursor.rowcount == 1
 
     def purge(self, now: int) -> None:

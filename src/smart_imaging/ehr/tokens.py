@@ -36,9 +36,12 @@ class TokenService:
         """(client_id, confidential) of the caller: ``private_key_jwt`` or a public client's
         ``client_id`` (RFC 6749 3.2.1). Registered clients must authenticate."""
         if "client_assertion" in form or "client_assertion_type" in form:
-            verified = verify_client_assertion(form.get("client_assertion", ""),
-                                               form.get("client_assertion_type"),
-                                               form.get("client_id"), self.config)
+            verified = verify_client_assertion(
+                form.get("client_assertion", ""),
+                form.get("client_assertion_type"),
+                form.get("client_id"),
+                self.config,
+            )
             if not self.store.remember_jti(verified.client_id, verified.jti, verified.exp):
                 raise InvalidClient("client assertion jti was already used (replay)")
             return verified.client_id, True
@@ -63,8 +66,9 @@ class TokenService:
         if grant_type == "refresh_token":
             return self._refresh_token(form, client_id)
         if not confidential:
-            raise OAuthError("unauthorized_client",
-                             "client_credentials needs a registered client using private_key_jwt")
+            raise OAuthError(
+                "unauthorized_client", "client_credentials needs a registered client using private_key_jwt"
+            )
         return self._client_credentials(form, client_id)
 
     def _authorization_code(self, form: dict[str, str], client_id: str) -> dict[str, Any]:
@@ -93,19 +97,32 @@ class TokenService:
         if not pkce.verify(verifier, record.code_challenge):
             raise InvalidGrant("code_verifier does not match the code_challenge (PKCE)")
 
-    def _issue(self, grant: CodeRecord | TokenRecord, client_id: str, origin: str,
-               scope: list[str] | None = None) -> dict[str, Any]:
+    def _issue(
+        self, grant: CodeRecord | TokenRecord, client_id: str, origin: str, scope: list[str] | None = None
+    ) -> dict[str, Any]:
         granted = scope if scope is not None else scopes.split(grant.scope)
         now, patient = self.config.now(), grant.patient
         fhir_user = f"{self.config.fhir_base_url}/Patient/{patient}" if patient else None
         access = new_secret()
-        record = TokenRecord("access", client_id, " ".join(granted), patient,
-                             patient or client_id, fhir_user, "authorization_code", now,
-                             now + self.config.access_token_ttl, origin)
+        record = TokenRecord(
+            "access",
+            client_id,
+            " ".join(granted),
+            patient,
+            patient or client_id,
+            fhir_user,
+            "authorization_code",
+            now,
+            now + self.config.access_token_ttl,
+            origin,
+        )
         self.store.save_token(access, record)
-        body: dict[str, Any] = {"access_token": access, "token_type": "Bearer",
-                                "expires_in": self.config.access_token_ttl,
-                                "scope": record.scope}
+        body: dict[str, Any] = {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": self.config.access_token_ttl,
+            "scope": record.scope,
+        }
         if patient and scopes.needs_patient(granted):
             body["patient"] = patient
             body["need_patient_banner"] = True
@@ -116,20 +133,36 @@ class TokenService:
         return body
 
     def _refresh_for(self, access: TokenRecord, granted: list[str]) -> str:
-        ttl = (self.config.offline_refresh_ttl if "offline_access" in granted
-               else self.config.online_refresh_ttl)
+        ttl = (
+            self.config.offline_refresh_ttl if "offline_access" in granted else self.config.online_refresh_ttl
+        )
         refresh = new_secret()
-        self.store.save_token(refresh, TokenRecord(
-            "refresh", access.client_id, access.scope, access.patient, access.subject,
-            access.fhir_user, access.grant_type, access.issued_at, access.issued_at + ttl,
-            access.origin))
+        self.store.save_token(
+            refresh,
+            TokenRecord(
+                "refresh",
+                access.client_id,
+                access.scope,
+                access.patient,
+                access.subject,
+                access.fhir_user,
+                access.grant_type,
+                access.issued_at,
+                access.issued_at + ttl,
+                access.origin,
+            ),
+        )
         return refresh
 
     def _id_token(self, access: TokenRecord, nonce: str | None) -> str:
         """OpenID Connect Core 2 and SMART App Launch 2 ``fhirUser`` claim."""
-        claims: dict[str, Any] = {"iss": self.config.issuer, "sub": access.subject,
-                                  "aud": access.client_id, "iat": access.issued_at,
-                                  "exp": access.expires_at}
+        claims: dict[str, Any] = {
+            "iss": self.config.issuer,
+            "sub": access.subject,
+            "aud": access.client_id,
+            "iat": access.issued_at,
+            "exp": access.expires_at,
+        }
         if access.fhir_user and "fhirUser" in scopes.split(access.scope):
             claims["fhirUser"] = access.fhir_user
         if nonce:
@@ -161,12 +194,25 @@ class TokenService:
         if not granted:
             raise InvalidScope("none of the requested scopes is registered for this client")
         now, access = self.config.now(), new_secret()
-        record = TokenRecord("access", client_id, " ".join(granted), None, client_id, None,
-                             "client_credentials", now, now + self.config.access_token_ttl,
-                             f"client:{client_id}")
+        record = TokenRecord(
+            "access",
+            client_id,
+            " ".join(granted),
+            None,
+            client_id,
+            None,
+            "client_credentials",
+            now,
+            now + self.config.access_token_ttl,
+            f"client:{client_id}",
+        )
         self.store.save_token(access, record)
-        return {"access_token": access, "token_type": "Bearer",
-                "expires_in": self.config.access_token_ttl, "scope": record.scope}
+        return {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": self.config.access_token_ttl,
+            "scope": record.scope,
+        }
 
     # ------------------------------------------------------------ access tokens
 
@@ -190,10 +236,17 @@ class TokenService:
         if record is None:
             return {"active": False}
         body: dict[str, Any] = {
-            "active": True, "scope": record.scope, "client_id": record.client_id,
-            "token_type": "Bearer", "exp": record.expires_at, "iat": record.issued_at,
-            "sub": record.subject, "iss": self.config.issuer, "patient": record.patient,
-            "fhirUser": record.fhir_user}
+            "active": True,
+            "scope": record.scope,
+            "client_id": record.client_id,
+            "token_type": "Bearer",
+            "exp": record.expires_at,
+            "iat": record.issued_at,
+            "sub": record.subject,
+            "iss": self.config.issuer,
+            "patient": record.patient,
+            "fhirUser": record.fhir_user,
+        }
         return {k: v for k, v in body.items() if v is not None}
 
     def revoke(self, form: dict[str, str]) -> None:

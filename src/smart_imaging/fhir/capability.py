@@ -20,24 +20,41 @@ _STARTED = datetime.now(UTC).isoformat(timespec="seconds")
 def capability_statement(fhir_base: str, oauth: dict[str, str] | None) -> dict[str, Any]:
     rest: dict[str, Any] = {
         "mode": "server",
-        "resource": [{
-            "type": "ImagingStudy",
-            "profile": "http://fhir.org/guides/argonaut/smart-imaging/StructureDefinition/smart-imaging-study",
-            "interaction": [{"code": "search-type"}],
-            "searchInclude": ["ImagingStudy:endpoint"],
-            "searchParam": [{"name": n, "type": t, "definition": d} for n, t, d in SEARCH_PARAMS]
-            + [{"name": "patient.identifier", "type": "token",
-                "documentation": "Chained search on the patient's identifier (system|value)"}],
-        }],
+        "resource": [
+            {
+                "type": "ImagingStudy",
+                "profile": "http://fhir.org/guides/argonaut/smart-imaging/StructureDefinition/smart-imaging-study",
+                "interaction": [{"code": "search-type"}],
+                "searchInclude": ["ImagingStudy:endpoint"],
+                "searchParam": [{"name": n, "type": t, "definition": d} for n, t, d in SEARCH_PARAMS]
+                + [
+                    {
+                        "name": "patient.identifier",
+                        "type": "token",
+                        "documentation": "Chained search on the patient's identifier (system|value)",
+                    }
+                ],
+            }
+        ],
     }
     if oauth:
         rest["security"] = {
-            "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                                     "code": "SMART-on-FHIR"}]}],
-            "extension": [{
-                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-                "extension": [{"url": k, "valueUri": v} for k, v in oauth.items()],
-            }],
+            "service": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                            "code": "SMART-on-FHIR",
+                        }
+                    ]
+                }
+            ],
+            "extension": [
+                {
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [{"url": k, "valueUri": v} for k, v in oauth.items()],
+                }
+            ],
         }
     return {
         "resourceType": "CapabilityStatement",
@@ -59,9 +76,16 @@ def smart_configuration(fhir_base: str, ehr: dict[str, Any] | None) -> dict[str,
     ``associated_endpoints`` entry names this imaging base with ``smart-imaging-access``.
     """
     doc: dict[str, Any] = {}
-    for key in ("issuer", "authorization_endpoint", "token_endpoint", "introspection_endpoint",
-                "jwks_uri", "grant_types_supported", "code_challenge_methods_supported",
-                "scopes_supported"):
+    for key in (
+        "issuer",
+        "authorization_endpoint",
+        "token_endpoint",
+        "introspection_endpoint",
+        "jwks_uri",
+        "grant_types_supported",
+        "code_challenge_methods_supported",
+        "scopes_supported",
+    ):
         if ehr and ehr.get(key):
             doc[key] = ehr[key]
     doc["capabilities"] = sorted(set((ehr or {}).get("capabilities", [])) | {"smart-imaging-access"})

@@ -72,8 +72,16 @@ def parse_range(value: str) -> Range | None:
         if hh is not None:
             if zone is None:
                 tz = UTC  # FHIR: a time without zone is not precise; assume UTC
-            start = datetime(int(year), int(month), int(day), int(hh), int(mi), int(ss or 0),
-                             int(float(frac) * 1_000_000) if frac else 0, tzinfo=tz)
+            start = datetime(
+                int(year),
+                int(month),
+                int(day),
+                int(hh),
+                int(mi),
+                int(ss or 0),
+                int(float(frac) * 1_000_000) if frac else 0,
+                tzinfo=tz,
+            )
             step = timedelta(seconds=1) if ss is not None else timedelta(minutes=1)
             return Range(start.astimezone(UTC), (start + step).astimezone(UTC))
         if day is not None:

@@ -25,12 +25,12 @@ def study_uid(record: StudyRecord) -> str | None:
 
 def started(record: StudyRecord) -> str | None:
     ds = record.study
-    return fhir_datetime(dj.text(ds, tags.StudyDate), dj.text(ds, tags.StudyTime),
-                         dj.text(ds, tags.TimezoneOffsetFromUTC))
+    return fhir_datetime(
+        dj.text(ds, tags.StudyDate), dj.text(ds, tags.StudyTime), dj.text(ds, tags.TimezoneOffsetFromUTC)
+    )
 
 
-def imaging_study(record: StudyRecord, subject: dict[str, Any],
-                  endpoint_reference: str) -> dict[str, Any]:
+def imaging_study(record: StudyRecord, subject: dict[str, Any], endpoint_reference: str) -> dict[str, Any]:
     ds = record.study
     uid = study_uid(record) or ""
     series = [_series(s) for s in record.series]
@@ -45,18 +45,22 @@ def imaging_study(record: StudyRecord, subject: dict[str, Any],
         "started": started(record),
         "endpoint": [{"reference": endpoint_reference}],
         "numberOfSeries": dj.integer(ds, tags.NumberOfStudyRelatedSeries)
-        if dj.integer(ds, tags.NumberOfStudyRelatedSeries) is not None else (len(series) or None),
+        if dj.integer(ds, tags.NumberOfStudyRelatedSeries) is not None
+        else (len(series) or None),
         "numberOfInstances": _instance_count(record),
         "description": dj.text(ds, tags.StudyDescription),
         "series": series or None,
     }
     accession = dj.text(ds, tags.AccessionNumber)
     if accession:
-        resource["identifier"].append({
-            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
-                                 "code": "ACSN"}]},
-            "value": accession,
-        })
+        resource["identifier"].append(
+            {
+                "type": {
+                    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "ACSN"}]
+                },
+                "value": accession,
+            }
+        )
     if record.last_updated:
         resource["meta"] = {"lastUpdated": record.last_updated}
     return _prune(resource)
@@ -84,7 +88,8 @@ def _series(record: SeriesRecord) -> dict[str, Any]:
         "modality": {"system": DCM, "code": modality or "OT"},
         "description": dj.text(ds, tags.SeriesDescription),
         "numberOfInstances": dj.integer(ds, tags.NumberOfSeriesRelatedInstances)
-        if record.instances is None else len(record.instances),
+        if record.instances is None
+        else len(record.instances),
         "started": fhir_datetime(dj.text(ds, tags.SeriesDate), dj.text(ds, tags.SeriesTime)),
     }
     body_part = dj.text(ds, tags.BodyPartExamined)
@@ -97,11 +102,13 @@ def _series(record: SeriesRecord) -> dict[str, Any]:
 
 
 def _instance(ds: dict[str, Any]) -> dict[str, Any]:
-    return _prune({
-        "uid": dj.text(ds, tags.SOPInstanceUID),
-        "sopClass": {"system": "urn:ietf:rfc:3986", "code": f"urn:oid:{dj.text(ds, tags.SOPClassUID)}"},
-        "number": dj.integer(ds, tags.InstanceNumber),
-    })
+    return _prune(
+        {
+            "uid": dj.text(ds, tags.SOPInstanceUID),
+            "sopClass": {"system": "urn:ietf:rfc:3986", "code": f"urn:oid:{dj.text(ds, tags.SOPClassUID)}"},
+            "number": dj.integer(ds, tags.InstanceNumber),
+        }
+    )
 
 
 def _modalities(record: StudyRecord) -> list[str]:
@@ -117,8 +124,10 @@ def _instance_count(record: StudyRecord) -> int | None:
     count = dj.integer(record.study, tags.NumberOfStudyRelatedInstances)
     if count is not None:
         return count
-    per_series = [dj.integer(s.series, tags.NumberOfSeriesRelatedInstances)
-                  if s.instances is None else len(s.instances) for s in record.series]
+    per_series = [
+        dj.integer(s.series, tags.NumberOfSeriesRelatedInstances) if s.instances is None else len(s.instances)
+        for s in record.series
+    ]
     return sum(n for n in per_series if n is not None) if per_series else None
 
 

@@ -16,5 +16,6 @@ def check_delay(tenant: Tenant, activity: str) -> None:
         return
     remaining = until - time.time()
     if remaining > 0:
-        raise Unavailable(f"images are being prepared; retry in {math.ceil(remaining)} s",
-                          retry_after=math.ceil(remaining))
+        raise Unavailable(
+            f"images are being prepared; retry in {math.ceil(remaining)} s", retry_after=math.ceil(remaining)
+        )

@@ -40,9 +40,15 @@ class FhirResponse(JSONResponse):
 async def metadata(request: Request) -> FhirResponse:
     tenant = tenant_of(request)
     ehr = await _ehr_configuration(tenant)
-    oauth = {k: ehr[v] for k, v in (("authorize", "authorization_endpoint"),
-                                    ("token", "token_endpoint"),
-                                    ("introspect", "introspection_endpoint")) if ehr and ehr.get(v)}
+    oauth = {
+        k: ehr[v]
+        for k, v in (
+            ("authorize", "authorization_endpoint"),
+            ("token", "token_endpoint"),
+            ("introspect", "introspection_endpoint"),
+        )
+        if ehr and ehr.get(v)
+    }
     return FhirResponse(capability_statement(f"{tenant_base(request, tenant)}/fhir", oauth))
 
 
@@ -67,15 +73,17 @@ async def imaging_study_search(request: Request) -> FhirResponse:
     check_delay(tenant, "lookup")
     patient_id, mrn, subject = await _patient_context(tenant, grant, search)
     uids = _study_uids(search)
-    query = StudyQuery(patient_id=mrn if tenant.config.images.lookup == "studies-by-mrn" else None,
-                       study_uids=uids or ())
+    query = StudyQuery(
+        patient_id=mrn if tenant.config.images.lookup == "studies-by-mrn" else None, study_uids=uids or ()
+    )
     records = [] if uids is None else await tenant.source.search(query)
     records = sorted(_filter(records, search), key=lambda r: fis.started(r) or "", reverse=True)
     return FhirResponse(_bundle(request, tenant, search, records, patient_id, subject, query.patient_id))
 
 
-async def _patient_context(tenant: Tenant, grant: AccessGrant,
-                           search: ImagingStudySearch) -> tuple[str | None, str | None, dict[str, Any]]:
+async def _patient_context(
+    tenant: Tenant, grant: AccessGrant, search: ImagingStudySearch
+) -> tuple[str | None, str | None, dict[str, Any]]:
     """(patient bound into WADO bindings, MRN to search by, ImagingStudy.subject)."""
     images = tenant.config.images
     needs_patient = images.lookup == "studies-by-mrn"
@@ -87,11 +95,15 @@ async def _patient_context(tenant: Tenant, grant: AccessGrant,
         if not grant.patient_id:
             raise Forbidden("the access token has no patient context")
         if not search.patients and not search.patient_identifiers:
-            raise Forbidden("the search must name the patient of the access token "
-                            "(patient, subject or patient.identifier)")
+            raise Forbidden(
+                "the search must name the patient of the access token "
+                "(patient, subject or patient.identifier)"
+            )
         if any(p != grant.patient_id for p in search.patients):
             raise Forbidden("the search names a patient other than the one the access token allows")
-        patient = await tenant.authorizer.patient(grant) if (needs_patient or search.patient_identifiers) else None
+        patient = (
+            await tenant.authorizer.patient(grant) if (needs_patient or search.patient_identifiers) else None
+        )
         for ident in search.patient_identifiers:
             if patient is None or not has_identifier(patient, ident.system, ident.value):
                 raise Forbidden("patient.identifier does not identify the patient of the access token")
@@ -136,19 +148,27 @@ def _filter(records: list[StudyRecord], search: ImagingStudySearch) -> list[Stud
         started_range = parse_range(started) if started else None
         updated = record.last_updated or started
         updated_range = parse_range(updated) if updated else None
-        if all(f.matches(started_range) for f in search.started) and \
-                all(f.matches(updated_range) for f in search.last_updated):
+        if all(f.matches(started_range) for f in search.started) and all(
+            f.matches(updated_range) for f in search.last_updated
+        ):
             out.append(record)
     return out
 
 
-def _bundle(request: Request, tenant: Tenant, search: ImagingStudySearch, records: list[StudyRecord],
-            patient_id: str | None, subject: dict[str, Any], mrn: str | None) -> dict[str, Any]:
+def _bundle(
+    request: Request,
+    tenant: Tenant,
+    search: ImagingStudySearch,
+    records: list[StudyRecord],
+    patient_id: str | None,
+    subject: dict[str, Any],
+    mrn: str | None,
+) -> dict[str, Any]:
     key = app_state(request).key
     base = tenant_base(request, tenant)
     total = len(records)
     count = search.count if search.count is not None else total
-    page = records[search.offset:search.offset + count]
+    page = records[search.offset : search.offset + count]
     expires = int(time.time()) + tenant.config.bindingTtl
     matches, includes = [], []
     for record in page:

@@ -34,8 +34,9 @@ class StudyGuard:
         if expires is not None and expires > time.monotonic():
             self._verified.move_to_end(key)
             return
-        query = StudyQuery(patient_id=None, study_uids=(study_uid,), include_instances=False,
-                           include_series=False)
+        query = StudyQuery(
+            patient_id=None, study_uids=(study_uid,), include_instances=False, include_series=False
+        )
         records = await tenant.source.search(query)
         if not records:
             raise NotFound("study not found in the image archive")

@@ -49,9 +49,12 @@ async def retrieve(request: Request) -> StreamingResponse:
     accept = normalize(request.headers.get("accept"), DEFAULT_ACCEPT[wado.resource])
     wado = dataclasses.replace(wado, accept=accept, patient_id=binding.mrn)
     upstream = await tenant.source.retrieve(wado)
-    return StreamingResponse(_guard(upstream.body), media_type=upstream.media_type,
-                             headers={k: v for k, v in upstream.headers.items() if k.lower() != "content-type"},
-                             background=BackgroundTask(upstream.aclose))
+    return StreamingResponse(
+        _guard(upstream.body),
+        media_type=upstream.media_type,
+        headers={k: v for k, v in upstream.headers.items() if k.lower() != "content-type"},
+        background=BackgroundTask(upstream.aclose),
+    )
 
 
 async def _guard(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -16,8 +16,9 @@ _BULK = re.compile(r"^[0-9A-Fa-f]{8}(/\d{1,6}/[0-9A-Fa-f]{8})*$")
 MAX_FRAMES = 10_000
 
 
-def parse_wado_path(rest: str, accept: str | None, params: tuple[tuple[str, str], ...],
-                    public_base: str) -> WadoRequest:
+def parse_wado_path(
+    rest: str, accept: str | None, params: tuple[tuple[str, str], ...], public_base: str
+) -> WadoRequest:
     """``rest`` is what follows ``/studies/``."""
     seg = rest.split("/")
     if any(s == "" for s in seg):
@@ -39,7 +40,8 @@ def parse_wado_path(rest: str, accept: str | None, params: tuple[tuple[str, str]
                 fields["bulkdata_path"] = "/".join(tail[1:])
                 tail = []
     if tail in (["metadata"], ["rendered"], ["thumbnail"]) and (
-            fields.get("resource") is None or (fields["resource"] == "frames" and tail != ["metadata"])):
+        fields.get("resource") is None or (fields["resource"] == "frames" and tail != ["metadata"])
+    ):
         fields["resource"] = tail[0]
         tail = []
     if tail:

@@ -69,8 +69,7 @@ class SeriesSpec:
         return f"{self.study.folder}/{self.number:02d}-{slug}"
 
     def instance_uid(self, number: int) -> str:
-        return sample_uid(self.study.patient.mrn, self.study.key, "series", self.number,
-                          "instance", number)
+        return sample_uid(self.study.patient.mrn, self.study.key, "series", self.number, "instance", number)
 
 
 def base_dataset(series: SeriesSpec, number: int, sop_class: str | None = None) -> Dataset:

@@ -44,8 +44,7 @@ class Progress:
     def _draw(self, now: float) -> None:
         filled = self.width * self.done // self.total
         bar = "#" * filled + "-" * (self.width - filled)
-        self.stream.write(f"\rsamples [{bar}] {self.done}/{self.total} "
-                          f"{now - self.started:5.1f} s")
+        self.stream.write(f"\rsamples [{bar}] {self.done}/{self.total} {now - self.started:5.1f} s")
         self.stream.flush()
 
 
@@ -86,8 +85,9 @@ def write_if_changed(path: Path, data: bytes) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m smart_imaging.samples.generate [--out DIR]`` (as ``smart-imaging samples``)."""
-    parser = argparse.ArgumentParser(prog="smart-imaging samples",
-                                     description="write the demo's sample DICOM studies")
+    parser = argparse.ArgumentParser(
+        prog="smart-imaging samples", description="write the demo's sample DICOM studies"
+    )
     parser.add_argument("dir", nargs="?", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=f"output folder (default: ./{DEFAULT_OUT})")
     args = parser.parse_args(argv)

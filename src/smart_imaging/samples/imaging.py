@@ -51,14 +51,18 @@ class Stack:
         """ImagePositionPatient (centre of the first pixel) of slice ``index``."""
         row, column = (np.asarray(v) for v in self.orientation)
         offset = (index - (self.count - 1) / 2.0) * self.step
-        corner = (np.asarray(self.center) + offset * self.normal
-                  - row * (self.columns - 1) / 2.0 * self.spacing
-                  - column * (self.rows - 1) / 2.0 * self.spacing)
+        corner = (
+            np.asarray(self.center)
+            + offset * self.normal
+            - row * (self.columns - 1) / 2.0 * self.spacing
+            - column * (self.rows - 1) / 2.0 * self.spacing
+        )
         return (float(corner[0]), float(corner[1]), float(corner[2]))
 
     def points(self, index: int) -> phantom.Points:
-        return phantom.plane(self.position(index), *self.orientation, self.rows, self.columns,
-                             (self.spacing, self.spacing))
+        return phantom.plane(
+            self.position(index), *self.orientation, self.rows, self.columns, (self.spacing, self.spacing)
+        )
 
 
 @dataclass(frozen=True)
@@ -68,9 +72,11 @@ class Windows:
     explanations: tuple[str, ...]
 
 
-def ct_series(series: SeriesSpec, shape: phantom.Phantom, stack: Stack, windows: Windows,
-              noise: float = 6.0) -> SeriesPlan:
+def ct_series(
+    series: SeriesSpec, shape: phantom.Phantom, stack: Stack, windows: Windows, noise: float = 6.0
+) -> SeriesPlan:
     """CT Image Storage slices; stored = HU + 1024 (RescaleIntercept -1024, slope 1)."""
+
     def instances() -> Iterator[Dataset]:
         for index in range(stack.count):
             hu = phantom.sample(shape, stack.points(index), "ct")
@@ -85,10 +91,19 @@ def ct_series(series: SeriesSpec, shape: phantom.Phantom, stack: Stack, windows:
     return SeriesPlan(series.folder, stack.count, instances)
 
 
-def mr_series(series: SeriesSpec, shape: phantom.Phantom, stack: Stack, contrast: str,
-              windows: Windows, repetition: float, echo: float, sequence: str = "SE",
-              noise: float = 12.0) -> SeriesPlan:
+def mr_series(
+    series: SeriesSpec,
+    shape: phantom.Phantom,
+    stack: Stack,
+    contrast: str,
+    windows: Windows,
+    repetition: float,
+    echo: float,
+    sequence: str = "SE",
+    noise: float = 12.0,
+) -> SeriesPlan:
     """MR Image Storage slices with ``contrast`` weighting of the phantom."""
+
     def instances() -> Iterator[Dataset]:
         for index in range(stack.count):
             signal = phantom.sample(shape, stack.points(index), contrast)
@@ -121,16 +136,23 @@ class View:
     spacing: float
 
 
-def radiograph(series: SeriesSpec, shape: phantom.Phantom, view: View,
-               gamma: float = 0.8) -> SeriesPlan:
+def radiograph(series: SeriesSpec, shape: phantom.Phantom, view: View, gamma: float = 0.8) -> SeriesPlan:
     """A one-image CR series, 8-bit, JPEG Baseline compressed."""
+
     def instances() -> Iterator[Dataset]:
         row, column = (np.asarray(v) for v in view.orientation)
-        corner = (np.asarray(view.center) - row * (view.columns - 1) / 2.0 * view.spacing
-                  - column * (view.rows - 1) / 2.0 * view.spacing)
-        points = phantom.plane((float(corner[0]), float(corner[1]), float(corner[2])),
-                               *view.orientation, view.rows, view.columns,
-                               (view.spacing, view.spacing))
+        corner = (
+            np.asarray(view.center)
+            - row * (view.columns - 1) / 2.0 * view.spacing
+            - column * (view.rows - 1) / 2.0 * view.spacing
+        )
+        points = phantom.plane(
+            (float(corner[0]), float(corner[1]), float(corner[2])),
+            *view.orientation,
+            view.rows,
+            view.columns,
+            (view.spacing, view.spacing),
+        )
         density = phantom.project(shape, points, view.direction, "xray")
         density = density + _noise(series, 1, density.shape, 0.02)
         scaled = np.clip(density / max(float(density.max()), 1e-6), 0.0, 1.0) ** gamma
@@ -167,8 +189,7 @@ def _slice(series: SeriesSpec, stack: Stack, index: int, windows: Windows) -> Da
     return ds
 
 
-def _noise(series: SeriesSpec, index: int, shape: tuple[int, ...],
-           sigma: float) -> NDArray[np.float32]:
+def _noise(series: SeriesSpec, index: int, shape: tuple[int, ...], sigma: float) -> NDArray[np.float32]:
     seed = zlib.crc32(f"{series.uid}/{index}".encode())
     return np.random.default_rng(seed).normal(0.0, sigma, shape).astype(np.float32)
 

@@ -38,14 +38,23 @@ class DemoPatient:
         return {
             "resourceType": "Patient",
             "id": self.id,
-            "identifier": [{
-                "use": "usual",
-                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
-                                     "code": "MR", "display": "Medical Record Number"}],
-                         "text": "Medical Record Number"},
-                "system": MRN_SYSTEM,
-                "value": self.mrn,
-            }],
+            "identifier": [
+                {
+                    "use": "usual",
+                    "type": {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                                "code": "MR",
+                                "display": "Medical Record Number",
+                            }
+                        ],
+                        "text": "Medical Record Number",
+                    },
+                    "system": MRN_SYSTEM,
+                    "value": self.mrn,
+                }
+            ],
             "active": True,
             "name": [{"use": "official", "family": self.family, "given": [self.given]}],
             "gender": self.sex,
@@ -54,19 +63,50 @@ class DemoPatient:
 
 
 PATIENTS: tuple[DemoPatient, ...] = (
-    DemoPatient("ava-chen", "MRN-1001", "Chen", "Ava", "1978-03-14", "female",
-                conditions=("Migraine without aura", "Essential hypertension"),
-                allergies=("Penicillin",), medications=("Lisinopril 10 mg", "Sumatriptan 50 mg")),
-    DemoPatient("marcus-okafor", "MRN-1002", "Okafor", "Marcus", "1965-11-02", "male",
-                conditions=("Chronic obstructive pulmonary disease", "Type 2 diabetes mellitus",
-                            "Pulmonary nodule"),
-                allergies=("Iodinated contrast",),
-                medications=("Metformin 500 mg", "Tiotropium inhaler")),
-    DemoPatient("lucia-ramirez", "MRN-1003", "Ramirez", "Lucia", "1990-07-21", "female",
-                conditions=("Osteoarthritis of knee",), allergies=(),
-                medications=("Ibuprofen 400 mg",)),
-    DemoPatient("sam-patel", "MRN-1004", "Patel", "Sam", "2001-01-30", "male",
-                conditions=(), allergies=("Peanut",), medications=()),
+    DemoPatient(
+        "ava-chen",
+        "MRN-1001",
+        "Chen",
+        "Ava",
+        "1978-03-14",
+        "female",
+        conditions=("Migraine without aura", "Essential hypertension"),
+        allergies=("Penicillin",),
+        medications=("Lisinopril 10 mg", "Sumatriptan 50 mg"),
+    ),
+    DemoPatient(
+        "marcus-okafor",
+        "MRN-1002",
+        "Okafor",
+        "Marcus",
+        "1965-11-02",
+        "male",
+        conditions=("Chronic obstructive pulmonary disease", "Type 2 diabetes mellitus", "Pulmonary nodule"),
+        allergies=("Iodinated contrast",),
+        medications=("Metformin 500 mg", "Tiotropium inhaler"),
+    ),
+    DemoPatient(
+        "lucia-ramirez",
+        "MRN-1003",
+        "Ramirez",
+        "Lucia",
+        "1990-07-21",
+        "female",
+        conditions=("Osteoarthritis of knee",),
+        allergies=(),
+        medications=("Ibuprofen 400 mg",),
+    ),
+    DemoPatient(
+        "sam-patel",
+        "MRN-1004",
+        "Patel",
+        "Sam",
+        "2001-01-30",
+        "male",
+        conditions=(),
+        allergies=("Peanut",),
+        medications=(),
+    ),
 )
 
 

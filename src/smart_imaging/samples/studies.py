@@ -34,29 +34,74 @@ def _patient(mrn: str) -> DemoPatient:
 
 def mr_brain() -> list[SeriesPlan]:
     """Ava Chen (migraine): MR brain, axial T1/T2/FLAIR and sagittal T1."""
-    study = StudySpec(_patient("MRN-1001"), "mr-brain", "MR BRAIN WO CONTRAST", "20240212",
-                      "093000", "-0500", "A100101", "1")
+    study = StudySpec(
+        _patient("MRN-1001"),
+        "mr-brain",
+        "MR BRAIN WO CONTRAST",
+        "20240212",
+        "093000",
+        "-0500",
+        "A100101",
+        "1",
+    )
     sagittal = Stack((0.0, 0.0, 5.0), SAGITTAL, 256, 256, 0.9375, 19, 6.0, 5.0)
 
     def series(number: int, description: str, time: str) -> SeriesSpec:
         return SeriesSpec(study, number, "MR", description, "BRAIN", time)
 
     return [
-        mr_series(series(1, "Ax T1 SE", "093212"), HEAD, HEAD_STACK, "t1",
-                  Windows((450.0,), (900.0,), ("T1",)), 500.0, 12.0),
-        mr_series(series(2, "Ax T2 FSE", "093845"), HEAD, HEAD_STACK, "t2",
-                  Windows((800.0,), (1600.0,), ("T2",)), 4000.0, 100.0),
-        mr_series(series(3, "Ax T2 FLAIR", "094530"), HEAD, HEAD_STACK, "flair",
-                  Windows((700.0,), (1400.0,), ("FLAIR",)), 9000.0, 120.0, "IR"),
-        mr_series(series(4, "Sag T1 SE", "095302"), HEAD, sagittal, "t1",
-                  Windows((450.0,), (900.0,), ("T1",)), 500.0, 12.0),
+        mr_series(
+            series(1, "Ax T1 SE", "093212"),
+            HEAD,
+            HEAD_STACK,
+            "t1",
+            Windows((450.0,), (900.0,), ("T1",)),
+            500.0,
+            12.0,
+        ),
+        mr_series(
+            series(2, "Ax T2 FSE", "093845"),
+            HEAD,
+            HEAD_STACK,
+            "t2",
+            Windows((800.0,), (1600.0,), ("T2",)),
+            4000.0,
+            100.0,
+        ),
+        mr_series(
+            series(3, "Ax T2 FLAIR", "094530"),
+            HEAD,
+            HEAD_STACK,
+            "flair",
+            Windows((700.0,), (1400.0,), ("FLAIR",)),
+            9000.0,
+            120.0,
+            "IR",
+        ),
+        mr_series(
+            series(4, "Sag T1 SE", "095302"),
+            HEAD,
+            sagittal,
+            "t1",
+            Windows((450.0,), (900.0,), ("T1",)),
+            500.0,
+            12.0,
+        ),
     ]
 
 
 def ct_chest() -> list[SeriesPlan]:
     """Marcus Okafor (COPD, pulmonary nodule): CT chest, 64 axial slices of 5 mm."""
-    study = StudySpec(_patient("MRN-1002"), "ct-chest", "CT CHEST WO CONTRAST", "20240305",
-                      "141000", "-0500", "A100201", "1")
+    study = StudySpec(
+        _patient("MRN-1002"),
+        "ct-chest",
+        "CT CHEST WO CONTRAST",
+        "20240305",
+        "141000",
+        "-0500",
+        "A100201",
+        "1",
+    )
     stack = Stack((0.0, 10.0, 0.0), AXIAL, 256, 256, 1.5, 64, 5.0, 5.0)
     series = SeriesSpec(study, 2, "CT", "Chest 5mm", "CHEST", "141305")
     return [ct_series(series, CHEST, stack, CT_LUNG_MEDIASTINUM)]
@@ -64,38 +109,78 @@ def ct_chest() -> list[SeriesPlan]:
 
 def xr_chest() -> list[SeriesPlan]:
     """Marcus Okafor: chest radiographs PA and lateral, JPEG Baseline."""
-    study = StudySpec(_patient("MRN-1002"), "xr-chest", "XR CHEST PA AND LATERAL", "20230918",
-                      "100500", "-0400", "A100202", "2")
-    pa = View("PA", (0.0, -1.0, 0.0), ((1.0, 0.0, 0.0), (0.0, 0.0, -1.0)), ("L", "F"),
-              (0.0, 0.0, 20.0), 512, 512, 0.8)
-    lateral = View("LL", (1.0, 0.0, 0.0), ((0.0, 1.0, 0.0), (0.0, 0.0, -1.0)), ("P", "F"),
-                   (0.0, 10.0, 20.0), 512, 512, 0.8)
+    study = StudySpec(
+        _patient("MRN-1002"),
+        "xr-chest",
+        "XR CHEST PA AND LATERAL",
+        "20230918",
+        "100500",
+        "-0400",
+        "A100202",
+        "2",
+    )
+    pa = View(
+        "PA",
+        (0.0, -1.0, 0.0),
+        ((1.0, 0.0, 0.0), (0.0, 0.0, -1.0)),
+        ("L", "F"),
+        (0.0, 0.0, 20.0),
+        512,
+        512,
+        0.8,
+    )
+    lateral = View(
+        "LL",
+        (1.0, 0.0, 0.0),
+        ((0.0, 1.0, 0.0), (0.0, 0.0, -1.0)),
+        ("P", "F"),
+        (0.0, 10.0, 20.0),
+        512,
+        512,
+        0.8,
+    )
     return [
         radiograph(SeriesSpec(study, 1, "CR", "Chest PA", "CHEST", "100612"), CHEST, pa),
-        radiograph(SeriesSpec(study, 2, "CR", "Chest Lateral", "CHEST", "100745"), CHEST,
-                   lateral),
+        radiograph(SeriesSpec(study, 2, "CR", "Chest Lateral", "CHEST", "100745"), CHEST, lateral),
     ]
 
 
 def xr_knee() -> list[SeriesPlan]:
     """Lucia Ramirez (knee osteoarthritis): knee radiographs AP and lateral, JPEG Baseline."""
-    study = StudySpec(_patient("MRN-1003"), "xr-knee", "XR KNEE RIGHT 2 VIEWS", "20240122",
-                      "162000", "-0500", "A100301", "1")
-    ap = View("AP", (0.0, 1.0, 0.0), ((1.0, 0.0, 0.0), (0.0, 0.0, -1.0)), ("L", "F"),
-              (0.0, 0.0, 0.0), 512, 384, 0.5)
-    lateral = View("LATERAL", (1.0, 0.0, 0.0), ((0.0, -1.0, 0.0), (0.0, 0.0, -1.0)),
-                   ("A", "F"), (0.0, 0.0, 0.0), 512, 384, 0.5)
+    study = StudySpec(
+        _patient("MRN-1003"),
+        "xr-knee",
+        "XR KNEE RIGHT 2 VIEWS",
+        "20240122",
+        "162000",
+        "-0500",
+        "A100301",
+        "1",
+    )
+    ap = View(
+        "AP", (0.0, 1.0, 0.0), ((1.0, 0.0, 0.0), (0.0, 0.0, -1.0)), ("L", "F"), (0.0, 0.0, 0.0), 512, 384, 0.5
+    )
+    lateral = View(
+        "LATERAL",
+        (1.0, 0.0, 0.0),
+        ((0.0, -1.0, 0.0), (0.0, 0.0, -1.0)),
+        ("A", "F"),
+        (0.0, 0.0, 0.0),
+        512,
+        384,
+        0.5,
+    )
     return [
         radiograph(SeriesSpec(study, 1, "CR", "Knee AP", "KNEE", "162130"), KNEE, ap, 1.2),
-        radiograph(SeriesSpec(study, 2, "CR", "Knee Lateral", "KNEE", "162255"), KNEE,
-                   lateral, 1.2),
+        radiograph(SeriesSpec(study, 2, "CR", "Knee Lateral", "KNEE", "162255"), KNEE, lateral, 1.2),
     ]
 
 
 def ct_head() -> list[SeriesPlan]:
     """Sam Patel (fall while skating): CT head, 40 axial slices of 5 mm."""
-    study = StudySpec(_patient("MRN-1004"), "ct-head", "CT HEAD WO CONTRAST", "20231104",
-                      "201000", "-0400", "A100401", "1")
+    study = StudySpec(
+        _patient("MRN-1004"), "ct-head", "CT HEAD WO CONTRAST", "20231104", "201000", "-0400", "A100401", "1"
+    )
     stack = Stack((0.0, 0.0, 0.0), AXIAL, 256, 256, 0.9, 40, 5.0, 5.0)
     series = SeriesSpec(study, 2, "CT", "Head 5mm", "HEAD", "201233")
     return [ct_series(series, HEAD, stack, CT_BRAIN_BONE)]

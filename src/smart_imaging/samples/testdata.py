@@ -22,8 +22,16 @@ from .imaging import SeriesPlan
 from .patients import PATIENTS, DemoPatient
 
 _PREFIX = "1.3.6.1.4.1.5962.1.1.0.0.0."
-_DROP = ("OtherPatientIDs", "OtherPatientNames", "OtherPatientIDsSequence", "PatientAddress",
-         "PatientTelephoneNumbers", "EthnicGroup", "PatientComments", "AdditionalPatientHistory")
+_DROP = (
+    "OtherPatientIDs",
+    "OtherPatientNames",
+    "OtherPatientIDsSequence",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
+    "EthnicGroup",
+    "PatientComments",
+    "AdditionalPatientHistory",
+)
 
 
 @dataclass(frozen=True)
@@ -40,22 +48,29 @@ class Reassignment:
 # Original StudyInstanceUID (after the common prefix) -> the demo study it becomes.
 STUDIES: dict[str, Reassignment] = {
     "1196530851.28319.0.1": Reassignment(
-        "MRN-1001", "ct-head", "CT HEAD WO CONTRAST", "20190803", "221500", "-0400", "A100102"),
+        "MRN-1001", "ct-head", "CT HEAD WO CONTRAST", "20190803", "221500", "-0400", "A100102"
+    ),
     "1196533885.18148.0.1": Reassignment(
-        "MRN-1001", "mra-brain", "MRA BRAIN WO CONTRAST", "20210517", "101200", "-0400",
-        "A100103"),
+        "MRN-1001", "mra-brain", "MRA BRAIN WO CONTRAST", "20210517", "101200", "-0400", "A100103"
+    ),
     "1194734704.16302.0.1": Reassignment(
-        "MRN-1002", "ct-calcium-score", "CT CARDIAC CALCIUM SCORING", "20220610", "083000",
-        "-0400", "A100203"),
+        "MRN-1002", "ct-calcium-score", "CT CARDIAC CALCIUM SCORING", "20220610", "083000", "-0400", "A100203"
+    ),
     "1196533885.18148.0.427": Reassignment(
-        "MRN-1002", "mra-carotids", "MRA NECK CAROTIDS", "20230214", "113000", "-0500",
-        "A100204"),
+        "MRN-1002", "mra-carotids", "MRA NECK CAROTIDS", "20230214", "113000", "-0500", "A100204"
+    ),
     "1196533885.18148.0.133": Reassignment(
-        "MRN-1003", "mr-brain-localizer", "MR BRAIN LOCALIZER", "20200909", "154500", "-0400",
-        "A100302"),
+        "MRN-1003", "mr-brain-localizer", "MR BRAIN LOCALIZER", "20200909", "154500", "-0400", "A100302"
+    ),
     "1196527414.5534.0.1": Reassignment(
-        "MRN-1004", "xr-cervical-spine", "XR CERVICAL SPINE MIN 4 VIEWS", "20231104", "193000",
-        "-0400", "A100402"),
+        "MRN-1004",
+        "xr-cervical-spine",
+        "XR CERVICAL SPINE MIN 4 VIEWS",
+        "20231104",
+        "193000",
+        "-0400",
+        "A100402",
+    ),
 }
 
 
@@ -75,16 +90,17 @@ def plans(folder: Path | None = None) -> list[SeriesPlan]:
         ds = dcmread(path, stop_before_pixels=True)
         study = STUDIES.get(str(ds.StudyInstanceUID).removeprefix(_PREFIX))
         if study is not None:
-            by_series.setdefault((str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID)),
-                                 []).append(path)
-    return [_plan(STUDIES[study.removeprefix(_PREFIX)], paths)
-            for (study, _), paths in sorted(by_series.items())]
+            by_series.setdefault((str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID)), []).append(path)
+    return [
+        _plan(STUDIES[study.removeprefix(_PREFIX)], paths) for (study, _), paths in sorted(by_series.items())
+    ]
 
 
 def _plan(target: Reassignment, paths: list[Path]) -> SeriesPlan:
     first = dcmread(paths[0], stop_before_pixels=True)
-    slug = "".join(ch if ch.isalnum() else "-" for ch in
-                   str(first.get("SeriesDescription", "series")).lower()).strip("-")
+    slug = "".join(
+        ch if ch.isalnum() else "-" for ch in str(first.get("SeriesDescription", "series")).lower()
+    ).strip("-")
     slug = "-".join(part for part in slug.split("-") if part)
     folder = f"{target.mrn}/{target.date}-{target.key}/{int(first.SeriesNumber):02d}-{slug}"
 
@@ -108,8 +124,7 @@ def reassign(ds: Dataset, target: Reassignment) -> Dataset:
     ds.PatientBirthDate = patient.dicom_birth_date
     ds.PatientSex = patient.dicom_sex
     ds.PatientAge = patient_age(patient.dicom_birth_date, target.date)
-    for keyword in ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate",
-                    "InstanceCreationDate"):
+    for keyword in ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "InstanceCreationDate"):
         if keyword in ds or keyword in ("StudyDate", "SeriesDate"):
             setattr(ds, keyword, target.date)
     ds.StudyTime = target.time

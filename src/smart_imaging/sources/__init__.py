@@ -8,13 +8,17 @@ from ..tenants.config import DicomWebImages, DimseImages, FolderImages
 from .base import ImageSource, SeriesRecord, StudyQuery, StudyRecord, WadoRequest, WadoResponse
 
 __all__ = [
-    "ImageSource", "SeriesRecord", "StudyQuery", "StudyRecord", "WadoRequest", "WadoResponse",
+    "ImageSource",
+    "SeriesRecord",
+    "StudyQuery",
+    "StudyRecord",
+    "WadoRequest",
+    "WadoResponse",
     "build_source",
 ]
 
 
-def build_source(config: DicomWebImages | DimseImages | FolderImages,
-                 http: httpx.AsyncClient) -> ImageSource:
+def build_source(config: DicomWebImages | DimseImages | FolderImages, http: httpx.AsyncClient) -> ImageSource:
     """Make the image source a tenant's ``images`` section asks for."""
     if isinstance(config, DicomWebImages):
         from .dicomweb import DicomWebSource

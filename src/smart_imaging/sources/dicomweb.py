@@ -67,21 +67,30 @@ class DicomWebSource:
     async def _study(self, study: dict[str, Any], include_instances: bool) -> StudyRecord:
         uid = dj.text(study, tags.StudyInstanceUID) or ""
         async with self._limit:
-            series = await self._qido(f"/studies/{uid}/series",
-                                      [("includefield", f) for f in tags.SERIES_FIELDS])
+            series = await self._qido(
+                f"/studies/{uid}/series", [("includefield", f) for f in tags.SERIES_FIELDS]
+            )
         instances: dict[str, list[dict[str, Any]]] | None = None
         if include_instances:
             async with self._limit:
-                found = await self._qido(f"/studies/{uid}/instances",
-                                         [("includefield", f) for f in tags.INSTANCE_FIELDS])
+                found = await self._qido(
+                    f"/studies/{uid}/instances", [("includefield", f) for f in tags.INSTANCE_FIELDS]
+                )
             instances = {}
             for inst in found:
                 instances.setdefault(dj.text(inst, tags.SeriesInstanceUID) or "", []).append(inst)
-        records = [SeriesRecord(s, None if instances is None else
-                                instances.get(dj.text(s, tags.SeriesInstanceUID) or "", []))
-                   for s in series]
-        records.sort(key=lambda r: (dj.integer(r.series, tags.SeriesNumber) is None,
-                                    dj.integer(r.series, tags.SeriesNumber) or 0))
+        records = [
+            SeriesRecord(
+                s, None if instances is None else instances.get(dj.text(s, tags.SeriesInstanceUID) or "", [])
+            )
+            for s in series
+        ]
+        records.sort(
+            key=lambda r: (
+                dj.integer(r.series, tags.SeriesNumber) is None,
+                dj.integer(r.series, tags.SeriesNumber) or 0,
+            )
+        )
         return StudyRecord(study=study, series=records)
 
     async def _qido(self, path: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -89,8 +98,11 @@ class DicomWebSource:
         # gives the same superset everywhere, which StudyQuery.matches() then narrows to exact values.
         query = urlencode(params, quote_via=quote, safe="*?")
         request = self._http.build_request(
-            "GET", f"{self._base}{path}?{query}", timeout=self._timeout,
-            headers={**self._headers, "Accept": "application/dicom+json"})
+            "GET",
+            f"{self._base}{path}?{query}",
+            timeout=self._timeout,
+            headers={**self._headers, "Accept": "application/dicom+json"},
+        )
         response = await self._send(request, stream=False)
         if response.status_code == 204 or not response.content.strip():
             return []
@@ -105,25 +117,31 @@ class DicomWebSource:
     # ------------------------------------------------------------------ retrieve (WADO-RS)
 
     async def retrieve(self, request: WadoRequest) -> WadoResponse:
-        params: list[tuple[str, str | int | float | bool | None]] = [
-            (k, v) for k, v in request.params if k in RENDERED_PARAMS
-        ] if request.resource in ("rendered", "thumbnail") else []
+        params: list[tuple[str, str | int | float | bool | None]] = (
+            [(k, v) for k, v in request.params if k in RENDERED_PARAMS]
+            if request.resource in ("rendered", "thumbnail")
+            else []
+        )
         headers = dict(self._headers)
         if request.accept:
             headers["Accept"] = request.accept
-        upstream = self._http.build_request("GET", self._base + wado_path(request),
-                                            params=params, headers=headers, timeout=self._timeout)
+        upstream = self._http.build_request(
+            "GET", self._base + wado_path(request), params=params, headers=headers, timeout=self._timeout
+        )
         response = await self._send(upstream, stream=True)
         media_type = response.headers.get("content-type", "application/octet-stream")
         if request.resource == "metadata":
             return await self._metadata(response, media_type, request.public_base)
-        passed = {k: v for k, v in response.headers.items()
-                  if k.lower() in ("content-length", "content-location", "warning")}
-        return WadoResponse(media_type=media_type, body=_stream(response), headers=passed,
-                            close=response.aclose)
+        passed = {
+            k: v
+            for k, v in response.headers.items()
+            if k.lower() in ("content-length", "content-location", "warning")
+        }
+        return WadoResponse(
+            media_type=media_type, body=_stream(response), headers=passed, close=response.aclose
+        )
 
-    async def _metadata(self, response: httpx.Response, media_type: str,
-                        public_base: str) -> WadoResponse:
+    async def _metadata(self, response: httpx.Response, media_type: str, public_base: str) -> WadoResponse:
         raw = bytearray()
         chunks = _stream(response)
         async for chunk in chunks:
@@ -137,14 +155,17 @@ class DicomWebSource:
             raise UpstreamError("image archive answered metadata with invalid JSON") from None
         _rewrite_bulkdata(document, public_base)
         body = json.dumps(document, separators=(",", ":")).encode()
-        return WadoResponse(media_type="application/dicom+json", body=_once(body),
-                            headers={"content-length": str(len(body))})
+        return WadoResponse(
+            media_type="application/dicom+json", body=_once(body), headers={"content-length": str(len(body))}
+        )
 
     # ------------------------------------------------------------------ plumbing
 
     async def _send(self, request: httpx.Request, stream: bool) -> httpx.Response:
         try:
-            response = await self._http.send(request, stream=stream, auth=self._auth or httpx.USE_CLIENT_DEFAULT)
+            response = await self._http.send(
+                request, stream=stream, auth=self._auth or httpx.USE_CLIENT_DEFAULT
+            )
         except httpx.TimeoutException:
             raise UpstreamTimeout("image archive timed out") from None
         except httpx.TransportError:

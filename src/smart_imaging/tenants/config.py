@@ -220,8 +220,11 @@ class TenantConfig(_Model):
         urls: list[str] = [self.images.endpoint] if hasattr(self.images, "endpoint") else []
         auth = self.authorization
         if isinstance(auth, SmartAuthorization):
-            urls += [u for u in (auth.fhirBaseUrl, auth.tokenEndpoint,
-                                 auth.introspectionEndpoint, auth.jwksUri) if u]
+            urls += [
+                u
+                for u in (auth.fhirBaseUrl, auth.tokenEndpoint, auth.introspectionEndpoint, auth.jwksUri)
+                if u
+            ]
         return urls
 
 

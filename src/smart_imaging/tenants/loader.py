@@ -25,8 +25,10 @@ def resolve_env(data: Any, env: Mapping[str, str], path: str = "") -> Any:
         if set(data) == {ENV_KEY}:
             name = data[ENV_KEY]
             if not isinstance(name, str) or name not in env:
-                raise ConfigError("missing environment variable",
-                                  [(path or "(root)", f"environment variable {name!r} is not set")])
+                raise ConfigError(
+                    "missing environment variable",
+                    [(path or "(root)", f"environment variable {name!r} is not set")],
+                )
             return env[name]
         return {k: resolve_env(v, env, f"{path}.{k}" if path else k) for k, v in data.items()}
     if isinstance(data, list):
@@ -41,8 +43,9 @@ def check_depth(data: Any) -> None:
         value, depth = pending.pop()
         if isinstance(value, (dict, list)):
             if depth > MAX_DEPTH:
-                raise ConfigError("config is nested too deeply",
-                                  [("(root)", f"more than {MAX_DEPTH} levels of nesting")])
+                raise ConfigError(
+                    "config is nested too deeply", [("(root)", f"more than {MAX_DEPTH} levels of nesting")]
+                )
             children = value.values() if isinstance(value, dict) else value
             pending.extend((child, depth + 1) for child in children)
 
@@ -86,8 +89,9 @@ def decode_dynamic(encoded: str) -> Any:
         raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
         data = json.loads(raw.decode("utf-8"))
     except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
-        raise ConfigError("dynamic config is not base64url-encoded JSON",
-                          [("(url)", "expected base64url(JSON)")]) from None
+        raise ConfigError(
+            "dynamic config is not base64url-encoded JSON", [("(url)", "expected base64url(JSON)")]
+        ) from None
     check_depth(data)
     return data
 
@@ -127,7 +131,11 @@ def _models_of(annotation: Any, value: Any) -> list[Any]:
     for arg in (annotation, *get_args(annotation), *[a for x in get_args(annotation) for a in get_args(x)]):
         if isinstance(arg, type) and issubclass(arg, BaseModel):
             type_field = arg.model_fields.get("type")
-            if type_field is None or not isinstance(value, dict) or value.get("type") in get_args(type_field.annotation):
+            if (
+                type_field is None
+                or not isinstance(value, dict)
+                or value.get("type") in get_args(type_field.annotation)
+            ):
                 out.append(arg)
     return out[:1]
 
@@ -137,8 +145,16 @@ def _location(loc: tuple[Any, ...]) -> str:
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif str(item) in {"mock", "smart-on-fhir", "dicom-web", "dicom-dimse", "folder",
-                           "http-basic", "open", "bearer"} or str(item).startswith("smart-on-fhir"):
+        elif str(item) in {
+            "mock",
+            "smart-on-fhir",
+            "dicom-web",
+            "dicom-dimse",
+            "folder",
+            "http-basic",
+            "open",
+            "bearer",
+        } or str(item).startswith("smart-on-fhir"):
             continue  # discriminator tags pydantic inserts
         else:
             parts.append(("." if parts else "") + str(item))

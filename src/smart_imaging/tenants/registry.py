@@ -59,8 +59,15 @@ def load_dir(config_dir: Path) -> dict[str, TenantConfig]:
 
 
 class TenantRegistry:
-    def __init__(self, configs: Mapping[str, TenantConfig], http: httpx.AsyncClient, *,
-                 dynamic: bool = False, allow: tuple[str, ...] = (), max_dynamic: int = 64) -> None:
+    def __init__(
+        self,
+        configs: Mapping[str, TenantConfig],
+        http: httpx.AsyncClient,
+        *,
+        dynamic: bool = False,
+        allow: tuple[str, ...] = (),
+        max_dynamic: int = 64,
+    ) -> None:
         self._http = http
         self._static = {name: self._build(name, name, cfg) for name, cfg in configs.items()}
         self._dynamic_on = dynamic
@@ -86,8 +93,10 @@ class TenantRegistry:
 
     def dynamic(self, encoded: str) -> Tenant:
         if not self._dynamic_on:
-            raise NotFound("dynamic tenants are disabled on this server "
-                           "(start it with --dynamic-tenants to enable /dyn/ URLs)")
+            raise NotFound(
+                "dynamic tenants are disabled on this server "
+                "(start it with --dynamic-tenants to enable /dyn/ URLs)"
+            )
         digest = hashlib.sha256(encoded.encode()).hexdigest()
         tenant = self._dynamic.get(digest)
         if tenant is not None:
@@ -105,19 +114,27 @@ class TenantRegistry:
         """Check a dynamic config: no ``$env``, no local folders, only allowed upstream hosts."""
         check_depth(data)
         if contains_env(data):
-            raise ConfigError("dynamic configs cannot read environment variables",
-                              [("(config)", "$env is only allowed in config files")])
+            raise ConfigError(
+                "dynamic configs cannot read environment variables",
+                [("(config)", "$env is only allowed in config files")],
+            )
         config = parse_config(data, env={})
         if isinstance(config.images, FolderImages):
-            raise ConfigError("dynamic configs cannot serve local folders",
-                              [("images.type", "folder is only allowed in config files")])
+            raise ConfigError(
+                "dynamic configs cannot serve local folders",
+                [("images.type", "folder is only allowed in config files")],
+            )
         if isinstance(config.images, DimseImages) and config.images.cacheDir:
-            raise ConfigError("dynamic configs cannot name local directories",
-                              [("images.cacheDir", "cacheDir is only allowed in config files")])
+            raise ConfigError(
+                "dynamic configs cannot name local directories",
+                [("images.cacheDir", "cacheDir is only allowed in config files")],
+            )
         denied = [u for u in config.upstream_urls() if not self._allowed(u)]
         if denied:
-            raise BadRequest("dynamic config names an upstream host that is not allowed: "
-                             + ", ".join(sorted({_host_port(u) for u in denied})))
+            raise BadRequest(
+                "dynamic config names an upstream host that is not allowed: "
+                + ", ".join(sorted({_host_port(u) for u in denied}))
+            )
         return config
 
     def _allowed(self, url: str) -> bool:
@@ -128,9 +145,13 @@ class TenantRegistry:
 
     def _build(self, key: str, path: str, config: TenantConfig, dynamic: bool = False) -> Tenant:
         allowed = self._allowed if dynamic else None
-        return Tenant(key=key, path=path, config=config,
-                      authorizer=build_authorizer(config.authorization, self._http, allowed),
-                      source=build_source(config.images, self._http))
+        return Tenant(
+            key=key,
+            path=path,
+            config=config,
+            authorizer=build_authorizer(config.authorization, self._http, allowed),
+            source=build_source(config.images, self._http),
+        )
 
     def _retire(self, tenant: Tenant) -> None:
         """Close an evicted dynamic tenant after in-flight requests had time to finish."""

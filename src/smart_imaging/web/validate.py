@@ -65,9 +65,11 @@ def _answer(request: Request, data: Any, problems: list[tuple[str, str]]) -> JSO
     fhir_base = f"{base}/dyn/{encode_dynamic(data)}/fhir" if not problems else None
     state = getattr(request.app.state, "smart_imaging", None)
     dynamic = bool(getattr(getattr(state, "registry", None), "dynamic_enabled", False))
-    return JSONResponse({
-        "valid": not problems,
-        "problems": [{"field": field, "message": message} for field, message in problems],
-        "fhirBase": fhir_base,
-        "dynamicTenantsEnabled": dynamic,
-    })
+    return JSONResponse(
+        {
+            "valid": not problems,
+            "problems": [{"field": field, "message": message} for field, message in problems],
+            "fhirBase": fhir_base,
+            "dynamicTenantsEnabled": dynamic,
+        }
+    )

@@ -65,8 +65,11 @@ async def test_changed_files_are_reindexed_and_removed_ones_dropped(folder: Path
     assert (result.updated, result.removed, result.added) == (1, 7, 0)
     moved = await src.search(StudyQuery("NEW-PATIENT"))
     assert len(moved) == 1 and moved[0].last_updated == "2023-11-14T22:13:20.000Z"
-    assert [value(s.study[tags.StudyDescription]) for s in await src.search(StudyQuery(PETER))] \
-        == ["Carotids", "Brain-MRA", "Brain"]  # the CT study (98892001) is gone
+    assert [value(s.study[tags.StudyDescription]) for s in await src.search(StudyQuery(PETER))] == [
+        "Carotids",
+        "Brain-MRA",
+        "Brain",
+    ]  # the CT study (98892001) is gone
 
 
 async def test_a_new_source_reuses_the_index(folder: Path) -> None:
@@ -107,8 +110,7 @@ async def test_study_uid_filter_and_study_attributes(folder: Path) -> None:
     assert value(series[5].series[tags.Modality]) == "CT"
     numbers = [value(i[tags.InstanceNumber]) for i in series[5].instances or []]
     assert numbers == sorted(numbers) and len(numbers) == 5
-    assert all(value(i[tags.SOPClassUID]) == "1.2.840.10008.5.1.4.1.1.2"
-               for i in series[5].instances or [])
+    assert all(value(i[tags.SOPClassUID]) == "1.2.840.10008.5.1.4.1.1.2" for i in series[5].instances or [])
     lean = await src.search(StudyQuery(PETER, study_uids=(wanted,), include_instances=False))
     assert all(s.instances is None for s in lean[0].series)
 
@@ -121,7 +123,8 @@ async def test_configured_index_path_is_relative_to_the_folder(folder: Path) -> 
 
 
 def test_read_only_folder_keeps_its_index_in_the_cache_dir(
-        folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(folder_index.os, "access", lambda path, mode: False)
     path = folder_index.default_index_path(folder)

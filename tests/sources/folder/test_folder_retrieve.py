@@ -30,8 +30,7 @@ def folder() -> Path:
 
 @pytest.fixture
 async def src(folder: Path, tmp_path: Path) -> FolderSource:
-    return FolderSource(FolderImages(type="folder", path=str(folder),
-                                     index=str(tmp_path / "index.sqlite")))
+    return FolderSource(FolderImages(type="folder", path=str(folder), index=str(tmp_path / "index.sqlite")))
 
 
 async def body(response: WadoResponse) -> bytes:
@@ -65,22 +64,23 @@ async def test_study_streams_every_file_unchanged_in_chunks(src: FolderSource, f
     chunks = [chunk async for chunk in response.body]
     assert max(len(c) for c in chunks) <= retrieve.CHUNK_SIZE
     parts = list(multipart.decode(response.media_type, b"".join(chunks)))
-    assert parts[0][0]["content-type"] == \
-        "application/dicom; transfer-syntax=1.2.840.10008.1.2.1"
-    got = {pydicom.dcmread(io.BytesIO(p), stop_before_pixels=True).SOPInstanceUID: p
-           for _, p in parts}
+    assert parts[0][0]["content-type"] == "application/dicom; transfer-syntax=1.2.840.10008.1.2.1"
+    got = {pydicom.dcmread(io.BytesIO(p), stop_before_pixels=True).SOPInstanceUID: p for _, p in parts}
     assert got == files_by_sop(folder, study_uid) and len(got) == 64
-    numbers = [pydicom.dcmread(io.BytesIO(p), stop_before_pixels=True).InstanceNumber
-               for _, p in parts]
+    numbers = [pydicom.dcmread(io.BytesIO(p), stop_before_pixels=True).InstanceNumber for _, p in parts]
     assert numbers == list(range(1, 65))
 
 
 async def test_unknown_uids_are_not_found(src: FolderSource) -> None:
     study = (await src.search(StudyQuery("MRN-1001")))[0]
     study_uid = uid(study.study[tags.StudyInstanceUID])
-    for request in (WadoRequest("2.25.404"), WadoRequest(study_uid, "2.25.404"),
-                    WadoRequest(study_uid, uid(study.series[0].series[tags.SeriesInstanceUID]),
-                                "2.25.404", resource="metadata")):
+    for request in (
+        WadoRequest("2.25.404"),
+        WadoRequest(study_uid, "2.25.404"),
+        WadoRequest(
+            study_uid, uid(study.series[0].series[tags.SeriesInstanceUID]), "2.25.404", resource="metadata"
+        ),
+    ):
         with pytest.raises(NotFound):
             await src.retrieve(request)
 
@@ -91,8 +91,12 @@ async def test_accept_negotiation_for_instances(src: FolderSource) -> None:
     with pytest.raises(NotAcceptable):
         await src.retrieve(WadoRequest(study_uid, accept="application/json"))
     with pytest.raises(NotAcceptable):  # only uncompressed accepted, files are JPEG
-        await src.retrieve(WadoRequest(study_uid, accept='multipart/related; '
-                                       'type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1'))
+        await src.retrieve(
+            WadoRequest(
+                study_uid,
+                accept='multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1',
+            )
+        )
     jpeg = 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50'
     assert len(list(multipart.decode(*await _typed(src, WadoRequest(study_uid, accept=jpeg))))) == 2
 
@@ -106,15 +110,16 @@ async def test_metadata_is_dicom_json_with_bulkdata_under_public_base(src: Folde
     study = await study_of(src, "MRN-1001", "MR BRAIN WO CONTRAST")
     study_uid = uid(study.study[tags.StudyInstanceUID])
     series_uid = uid(study.series[0].series[tags.SeriesInstanceUID])
-    response = await src.retrieve(WadoRequest(study_uid, series_uid, resource="metadata",
-                                              public_base=BASE))
+    response = await src.retrieve(WadoRequest(study_uid, series_uid, resource="metadata", public_base=BASE))
     assert response.media_type == "application/dicom+json"
     found = json.loads(await body(response))
     assert len(found) == 24
     first = found[0]
     sop = uid(first[tags.SOPInstanceUID])
-    assert first["7FE00010"] == {"vr": "OW", "BulkDataURI": f"{BASE}/studies/{study_uid}/series/"
-                                                            f"{series_uid}/instances/{sop}/frames/1"}
+    assert first["7FE00010"] == {
+        "vr": "OW",
+        "BulkDataURI": f"{BASE}/studies/{study_uid}/series/{series_uid}/instances/{sop}/frames/1",
+    }
     assert first["00280030"]["Value"] == [0.9375, 0.9375]
     assert uid(first[tags.PatientID]) == "MRN-1001"
 
@@ -122,33 +127,51 @@ async def test_metadata_is_dicom_json_with_bulkdata_under_public_base(src: Folde
 async def test_uncompressed_frame_is_the_pixel_data(src: FolderSource, folder: Path) -> None:
     study = await study_of(src, "MRN-1004", "CT HEAD WO CONTRAST")
     request, path = await _first_instance(src, folder, study)
-    response = await src.retrieve(WadoRequest(
-        *request, frames=(1,), resource="frames",
-        accept='multipart/related; type="application/octet-stream"'))
+    response = await src.retrieve(
+        WadoRequest(
+            *request,
+            frames=(1,),
+            resource="frames",
+            accept='multipart/related; type="application/octet-stream"',
+        )
+    )
     parts = list(multipart.decode(response.media_type, await body(response)))
     assert parts[0][0]["content-type"].startswith("application/octet-stream")
     assert parts[0][1] == pydicom.dcmread(path).PixelData
     with pytest.raises(NotFound):
         await src.retrieve(WadoRequest(*request, frames=(2,), resource="frames"))
     with pytest.raises(NotAcceptable):
-        await src.retrieve(WadoRequest(*request, frames=(1,), resource="frames",
-                                       accept='multipart/related; type="image/jpeg"'))
+        await src.retrieve(
+            WadoRequest(
+                *request, frames=(1,), resource="frames", accept='multipart/related; type="image/jpeg"'
+            )
+        )
 
 
 async def test_jpeg_frame_as_stored_or_decoded(src: FolderSource, folder: Path) -> None:
     study = await study_of(src, "MRN-1003", "XR KNEE RIGHT 2 VIEWS")
     request, path = await _first_instance(src, folder, study)
     ds = pydicom.dcmread(path)
-    native = await src.retrieve(WadoRequest(
-        *request, frames=(1,), resource="frames",
-        accept='multipart/related; type="application/octet-stream"; transfer-syntax=*'))
-    (headers, frame), = multipart.decode(native.media_type, await body(native))
+    native = await src.retrieve(
+        WadoRequest(
+            *request,
+            frames=(1,),
+            resource="frames",
+            accept='multipart/related; type="application/octet-stream"; transfer-syntax=*',
+        )
+    )
+    ((headers, frame),) = multipart.decode(native.media_type, await body(native))
     assert headers["content-type"] == "image/jpeg; transfer-syntax=1.2.840.10008.1.2.4.50"
     assert frame[:2] == b"\xff\xd8" and frame in ds.PixelData
-    decoded = await src.retrieve(WadoRequest(
-        *request, frames=(1,), resource="frames",
-        accept='multipart/related; type="application/octet-stream"'))
-    (headers, raw), = multipart.decode(decoded.media_type, await body(decoded))
+    decoded = await src.retrieve(
+        WadoRequest(
+            *request,
+            frames=(1,),
+            resource="frames",
+            accept='multipart/related; type="application/octet-stream"',
+        )
+    )
+    ((headers, raw),) = multipart.decode(decoded.media_type, await body(decoded))
     assert headers["content-type"].startswith("application/octet-stream")
     assert raw == ds.pixel_array.tobytes()
 
@@ -160,8 +183,9 @@ async def test_rendered_png_and_jpeg_with_window(src: FolderSource, folder: Path
     assert png.media_type == "image/png"
     lung = np.asarray(Image.open(io.BytesIO(await body(png))))
     assert lung.shape == (256, 256)
-    soft = await src.retrieve(WadoRequest(*request, resource="rendered", accept="image/png",
-                                          params=(("window", "40,400,linear"),)))
+    soft = await src.retrieve(
+        WadoRequest(*request, resource="rendered", accept="image/png", params=(("window", "40,400,linear"),))
+    )
     tissue = np.asarray(Image.open(io.BytesIO(await body(soft))))
     assert (tissue == 0).mean() > (lung == 0).mean()  # lungs go black in a soft-tissue window
     jpeg = await src.retrieve(WadoRequest(*request, resource="rendered"))
@@ -174,12 +198,16 @@ async def test_rendered_png_and_jpeg_with_window(src: FolderSource, folder: Path
         await src.retrieve(WadoRequest(*request, resource="rendered", accept="image/gif"))
 
 
-async def _first_instance(src: FolderSource, folder: Path, study: StudyRecord,
-                          index: int = 0) -> tuple[tuple[str, str, str], Path]:
+async def _first_instance(
+    src: FolderSource, folder: Path, study: StudyRecord, index: int = 0
+) -> tuple[tuple[str, str, str], Path]:
     series = study.series[0]
     instance = (series.instances or [])[index]
-    request = (uid(study.study[tags.StudyInstanceUID]), uid(series.series[tags.SeriesInstanceUID]),
-               uid(instance[tags.SOPInstanceUID]))
+    request = (
+        uid(study.study[tags.StudyInstanceUID]),
+        uid(series.series[tags.SeriesInstanceUID]),
+        uid(instance[tags.SOPInstanceUID]),
+    )
     for path in folder.rglob("*.dcm"):
         if pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID == request[2]:
             return request, path

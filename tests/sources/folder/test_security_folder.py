@@ -17,8 +17,9 @@ from ...generated_samples import generated_samples
 async def test_unknown_series_does_not_rescan_the_folder(tmp_path: Path) -> None:
     """A token holder could name random series UIDs under their own study: each miss walked and
     stat'ed the whole folder again. Only vanished files justify a rescan (notes: folder)."""
-    src = FolderSource(FolderImages(type="folder", path=str(generated_samples()[0]),
-                                    index=str(tmp_path / "index.sqlite")))
+    src = FolderSource(
+        FolderImages(type="folder", path=str(generated_samples()[0]), index=str(tmp_path / "index.sqlite"))
+    )
     study = (await src.search(StudyQuery(None)))[0]
     study_uid = study.study["0020000D"]["Value"][0]
     scans = 0

@@ -17,8 +17,7 @@ from .transfer import State, Transfer, TransferKey
 
 
 class TransferCache:
-    def __init__(self, root: Path, idle_seconds: float, max_bytes: int,
-                 clock: Callable[[], float]) -> None:
+    def __init__(self, root: Path, idle_seconds: float, max_bytes: int, clock: Callable[[], float]) -> None:
         self.root = root
         self.idle_seconds = idle_seconds
         self.max_bytes = max_bytes

@@ -50,8 +50,9 @@ def instance_identifier(study_uid: str, series_uid: str) -> Dataset:
     return ds
 
 
-def retrieve_identifier(study_uid: str, series_uid: str | None = None,
-                        instance_uid: str | None = None) -> Dataset:
+def retrieve_identifier(
+    study_uid: str, series_uid: str | None = None, instance_uid: str | None = None
+) -> Dataset:
     """C-GET / C-MOVE identifier at the deepest level given (PS3.4 C.4.2.1.4, C.4.3.1.3)."""
     ds = Dataset()
     ds.QueryRetrieveLevel = "IMAGE" if instance_uid else "SERIES" if series_uid else "STUDY"

@@ -73,8 +73,9 @@ class InstanceFile:
     size: int
 
 
-def read_keys(dataset: EncodedDataSet, sop_class_uid: str, sop_instance_uid: str,
-              transfer_syntax: str) -> InstanceKeys:
+def read_keys(
+    dataset: EncodedDataSet, sop_class_uid: str, sop_instance_uid: str, transfer_syntax: str
+) -> InstanceKeys:
     """Parse just the study and series UIDs from an encoded data set. Raises ValueError.
 
     Reads the data set only up to its keys (values of other elements are skipped, not loaded).
@@ -90,14 +91,20 @@ def read_keys(dataset: EncodedDataSet, sop_class_uid: str, sop_instance_uid: str
     series = _clean(ds.get("SeriesInstanceUID"))
     if not study or not series:
         raise ValueError("received data set has no Study or Series Instance UID")
-    return InstanceKeys(study, series, _clean(sop_instance_uid), _clean(sop_class_uid),
-                        _clean(transfer_syntax))
+    return InstanceKeys(
+        study, series, _clean(sop_instance_uid), _clean(sop_class_uid), _clean(transfer_syntax)
+    )
 
 
 def _read_keys(fp: BinaryIO, syntax: UID) -> Dataset:
     if syntax != DeflatedExplicitVRLittleEndian:
-        return read_dataset(fp, syntax.is_implicit_VR, syntax.is_little_endian,
-                            stop_when=_after_keys, specific_tags=list(_KEY_TAGS))
+        return read_dataset(
+            fp,
+            syntax.is_implicit_VR,
+            syntax.is_little_endian,
+            stop_when=_after_keys,
+            specific_tags=list(_KEY_TAGS),
+        )
     # Inflate a prefix and parse it; a parse counts only if it reached an element after the
     # keys (so no key was cut short) or the data set's end. Otherwise inflate twice as much.
     inflated = bytearray()
@@ -127,8 +134,10 @@ def _read_keys(fp: BinaryIO, syntax: UID) -> Dataset:
             if stopped or ended:
                 return ds
         if want >= _INFLATE_MAX:
-            raise ValueError("no Study and Series Instance UID in the first "
-                             f"{_INFLATE_MAX >> 20} MiB of a deflated data set")
+            raise ValueError(
+                "no Study and Series Instance UID in the first "
+                f"{_INFLATE_MAX >> 20} MiB of a deflated data set"
+            )
         want *= 2
 
 
@@ -143,8 +152,9 @@ def _inflate(fp: BinaryIO) -> Iterator[bytes]:
             yield out
 
 
-def write_instance(directory: Path, keys: InstanceKeys, dataset: EncodedDataSet,
-                   source_ae: str) -> InstanceFile:
+def write_instance(
+    directory: Path, keys: InstanceKeys, dataset: EncodedDataSet, source_ae: str
+) -> InstanceFile:
     """Write preamble, new file meta and the untouched data set; the file appears atomically.
 
     A spooled data set is copied in ``COPY_CHUNK`` pieces, never held whole.

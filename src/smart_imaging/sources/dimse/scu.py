@@ -54,9 +54,19 @@ from .part10 import EncodedDataSet, InstanceKeys, SpooledDataSet, read_keys
 log = logging.getLogger(__name__)
 
 TRANSFER_SYNTAXES = (
-    ExplicitVRLittleEndian, ImplicitVRLittleEndian, DeflatedExplicitVRLittleEndian,
-    ExplicitVRBigEndian, JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLossless, JPEGLosslessSV1,
-    JPEGLSLossless, JPEGLSNearLossless, JPEG2000Lossless, JPEG2000, RLELossless,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    JPEG2000Lossless,
+    JPEG2000,
+    RLELossless,
 )
 MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: presentation context IDs are odd numbers 1..255
 SUCCESS, PENDING = 0x0000, (0xFF00, 0xFF01)
@@ -92,8 +102,7 @@ class Peer:
     timeout: float
 
     @classmethod
-    def from_endpoint(cls, endpoint: str, called_ae: str, calling_ae: str,
-                      timeout: float) -> Peer:
+    def from_endpoint(cls, endpoint: str, called_ae: str, calling_ae: str, timeout: float) -> Peer:
         parts = urlsplit(endpoint)
         return cls(parts.hostname or "", parts.port or 104, called_ae, calling_ae, timeout)
 
@@ -197,8 +206,9 @@ def _associate(ae: AE, peer: Peer, **kwargs: Any) -> Iterator[Association]:
 
 def _refusal(assoc: Association, peer: Peer) -> str:
     if assoc.is_rejected:
-        return (f"{peer.describe()} rejected the association: is our AE title "
-                f"{peer.calling_ae} registered there?")
+        return (
+            f"{peer.describe()} rejected the association: is our AE title {peer.calling_ae} registered there?"
+        )
     return f"{peer.describe()} is not reachable or aborted the association"
 
 
@@ -236,9 +246,16 @@ class Outcome:
     completed: int
 
 
-def retrieve(peer: Peer, method: Literal["c-get", "c-move"], identifier: Dataset,
-             sop_classes: Sequence[str], receive: Receiver, cancel: Cancel,
-             move_destination: str = "", message_id: int = 1) -> Outcome:
+def retrieve(
+    peer: Peer,
+    method: Literal["c-get", "c-move"],
+    identifier: Dataset,
+    sop_classes: Sequence[str],
+    receive: Receiver,
+    cancel: Cancel,
+    move_destination: str = "",
+    message_id: int = 1,
+) -> Outcome:
     """C-GET (data comes back on this association) or C-MOVE (to our storage SCP)."""
     ae = _new_ae(peer)
     handlers: list[Any] = []
@@ -248,8 +265,10 @@ def retrieve(peer: Peer, method: Literal["c-get", "c-move"], identifier: Dataset
         for sop_class, syntaxes in storage_contexts(sop_classes, MAX_CONTEXTS - 1):
             ae.add_requested_context(sop_class, list(syntaxes))
         roles = [build_role(c, scp_role=True) for c in dict.fromkeys(sop_classes or _DEFAULT)]
-        handlers = [(evt.EVT_C_STORE, lambda event: store_event(event, receive)),
-                    (evt.EVT_DIMSE_RECV, track_spool)]
+        handlers = [
+            (evt.EVT_C_STORE, lambda event: store_event(event, receive)),
+            (evt.EVT_DIMSE_RECV, track_spool),
+        ]
     else:
         ae.add_requested_context(MOVE_MODEL)
     established: list[Association] = []
@@ -261,8 +280,7 @@ def retrieve(peer: Peer, method: Literal["c-get", "c-move"], identifier: Dataset
             if method == "c-get":
                 responses = assoc.send_c_get(identifier, GET_MODEL, msg_id=message_id)
             else:
-                responses = assoc.send_c_move(identifier, move_destination, MOVE_MODEL,
-                                              msg_id=message_id)
+                responses = assoc.send_c_move(identifier, move_destination, MOVE_MODEL, msg_id=message_id)
             for status, _ in responses:
                 if cancel.requested:
                     raise UpstreamError("retrieval cancelled")
@@ -291,16 +309,20 @@ def _outcome(final: Dataset | None, peer: Peer, method: str) -> Outcome:
     if code & 0xF000 == 0xC000 and not (completed or failed or warned):
         # "Unable to process" before any sub-operation: what Orthanc answers for unknown UIDs
         raise NotFound(f"no such study, series or instance in the archive (status 0x{code:04X})")
-    raise UpstreamError(f"{peer.describe()} ended {name} with status 0x{code:04X} "
-                        f"({completed} sent, {failed} failed, {warned} with warnings)")
+    raise UpstreamError(
+        f"{peer.describe()} ended {name} with status 0x{code:04X} "
+        f"({completed} sent, {failed} failed, {warned} with warnings)"
+    )
 
 
 def _status(status: Dataset | None, peer: Peer, what: str) -> int:
     if status is not None and "Status" in status:
         return int(status.Status)
     # pynetdicom aborts on its own timeouts too, so a peer's abort and silence look alike
-    raise UpstreamError(f"{peer.describe()} aborted or stopped answering {what}: does it "
-                        f"allow our AE title {peer.calling_ae} to do that?")
+    raise UpstreamError(
+        f"{peer.describe()} aborted or stopped answering {what}: does it "
+        f"allow our AE title {peer.calling_ae} to do that?"
+    )
 
 
 # ---------------------------------------------------------------- storage
@@ -338,8 +360,12 @@ def store_event(event: Any, receive: Receiver) -> int:
             dataset = SpooledDataSet.of_part10(spooled)
         else:
             dataset = event.encoded_dataset(include_meta=False)
-        keys = read_keys(dataset, request.AffectedSOPClassUID,
-                         request.AffectedSOPInstanceUID, event.context.transfer_syntax)
+        keys = read_keys(
+            dataset,
+            request.AffectedSOPClassUID,
+            request.AffectedSOPInstanceUID,
+            event.context.transfer_syntax,
+        )
     except Exception as exc:  # noqa: BLE001 - an unreadable data set fails this sub-operation only
         log.warning("could not read a received data set: %s", exc)
         return CANNOT_UNDERSTAND

@@ -47,12 +47,10 @@ class DimseSource:
     def __init__(self, config: DimseImages, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         scu.receive_to_files()  # received instances go to disk as they arrive: flat memory
-        self.peer = scu.Peer.from_endpoint(config.endpoint, config.calledAe, config.ae,
-                                           config.timeout)
+        self.peer = scu.Peer.from_endpoint(config.endpoint, config.calledAe, config.ae, config.timeout)
         self._find_pool = ThreadPoolExecutor(config.seriesConcurrency, "dimse-find")
         self._transfer_pool = ThreadPoolExecutor(config.maxTransfers, "dimse-transfer")
-        self.cache = TransferCache(self._cache_root(), config.cacheIdleSeconds,
-                                   config.cacheMaxBytes, clock)
+        self.cache = TransferCache(self._cache_root(), config.cacheIdleSeconds, config.cacheMaxBytes, clock)
         self._sop_classes: OrderedDict[str, list[str]] = OrderedDict()
         self._message_ids = itertools.count(1)
         self._scp: StorageScp | None = None
@@ -86,10 +84,9 @@ class DimseSource:
         if not query.include_series:
             return [StudyRecord(study) for study, _ in studies]
         include = query.include_instances and self.config.includeInstances
-        series = await asyncio.gather(*(
-            self._in(self._find_pool, self._find_series, _uid(study), include)
-            for study, _ in studies
-        ))
+        series = await asyncio.gather(
+            *(self._in(self._find_pool, self._find_series, _uid(study), include) for study, _ in studies)
+        )
         return [StudyRecord(study, found) for (study, _), found in zip(studies, series, strict=True)]
 
     def _find(self, identifier: Dataset) -> list[Dataset]:
@@ -109,8 +106,12 @@ class DimseSource:
                     found = session.find(ids.instance_identifier(study_uid, series_uid))
                     instances = [ids.to_json(a, tags.INSTANCE_FIELDS) for a in found]
                 records.append(SeriesRecord(series, instances))
-        records.sort(key=lambda r: (dj.integer(r.series, tags.SeriesNumber) is None,
-                                    dj.integer(r.series, tags.SeriesNumber) or 0))  # as dicom-web
+        records.sort(
+            key=lambda r: (
+                dj.integer(r.series, tags.SeriesNumber) is None,
+                dj.integer(r.series, tags.SeriesNumber) or 0,
+            )
+        )  # as dicom-web
         return records
 
     def _remember_sop_classes(self, study_uid: str, classes: list[str]) -> None:
@@ -144,16 +145,18 @@ class DimseSource:
             if not lease.streaming:
                 lease.release()
 
-    def _stream(self, transfer: Transfer, key: TransferKey, lease: _Lease,
-                request: WadoRequest) -> WadoResponse:
+    def _stream(
+        self, transfer: Transfer, key: TransferKey, lease: _Lease, request: WadoRequest
+    ) -> WadoResponse:
         lease.streaming = True
         if request.resource == "metadata":
             body = wado.metadata_array(transfer.follow(key), request.public_base)
             return WadoResponse(wado.DICOM_JSON, _leased(body, lease), close=lease.aclose)
         boundary = multipart.new_boundary()
         body = wado.dicom_parts(transfer.follow(key), boundary)
-        return WadoResponse(multipart.content_type(boundary, wado.DICOM),
-                            _leased(body, lease), close=lease.aclose)
+        return WadoResponse(
+            multipart.content_type(boundary, wado.DICOM), _leased(body, lease), close=lease.aclose
+        )
 
     def _retry_after(self) -> int:
         return max(1, min(30, math.ceil(self.config.firstResultTimeout / 2)))
@@ -164,8 +167,9 @@ class DimseSource:
         if transfer is None:
             self._evict()
             loop = asyncio.get_running_loop()
-            transfer = Transfer(key, self.cache.directory_for(key), self.config.calledAe, loop,
-                                self.cache.clock())
+            transfer = Transfer(
+                key, self.cache.directory_for(key), self.config.calledAe, loop, self.cache.clock()
+            )
             self.cache.add(transfer)
             self._spawn(self._run(transfer))
         transfer.readers += 1
@@ -190,8 +194,10 @@ class DimseSource:
                 scp.add(route)
             outcome = await self._in(self._transfer_pool, self._retrieve, transfer)
             if outcome.completed > len(transfer.instances):
-                raise UpstreamError(f"{self.peer.describe()} reported {outcome.completed} "
-                                    f"instances sent but {len(transfer.instances)} arrived")
+                raise UpstreamError(
+                    f"{self.peer.describe()} reported {outcome.completed} "
+                    f"instances sent but {len(transfer.instances)} arrived"
+                )
             transfer.finish(None)
         except SmartImagingError as exc:
             transfer.finish(exc)
@@ -217,8 +223,13 @@ class DimseSource:
         if self.config.retrieval == "c-get":
             classes = self._sop_classes.get(key.study_uid) or self._find_sop_classes(key.study_uid)
         return scu.retrieve(
-            self.peer, self.config.retrieval, ids.retrieve_identifier(*_parts(key)), classes,
-            transfer.receive, transfer.cancel, move_destination=self.config.ae,
+            self.peer,
+            self.config.retrieval,
+            ids.retrieve_identifier(*_parts(key)),
+            classes,
+            transfer.receive,
+            transfer.cancel,
+            move_destination=self.config.ae,
             message_id=next(self._message_ids) % 0xFFFF + 1,
         )
 
@@ -254,7 +265,8 @@ class DimseSource:
 
     async def _remove(self, directory: Path) -> None:
         await asyncio.get_running_loop().run_in_executor(
-            None, lambda: shutil.rmtree(directory, ignore_errors=True))
+            None, lambda: shutil.rmtree(directory, ignore_errors=True)
+        )
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.create_task(work)

@@ -41,9 +41,11 @@ class Route:
     receive: Receiver
 
     def wants(self, keys: InstanceKeys) -> bool:
-        return (keys.study_uid == self.study_uid
-                and self.series_uid in (None, keys.series_uid)
-                and self.instance_uid in (None, keys.sop_instance_uid))
+        return (
+            keys.study_uid == self.study_uid
+            and self.series_uid in (None, keys.series_uid)
+            and self.instance_uid in (None, keys.sop_instance_uid)
+        )
 
 
 class StorageScp:
@@ -59,9 +61,13 @@ class StorageScp:
             ae.add_supported_context(str(cx.abstract_syntax), list(TRANSFER_SYNTAXES))
         ae.add_supported_context(Verification)
         server = ae.start_server(
-            (host, port), block=False,
-            evt_handlers=[(evt.EVT_C_STORE, self._on_store), (evt.EVT_DIMSE_RECV, track_spool),
-                          (evt.EVT_CONN_CLOSE, self._on_close)],
+            (host, port),
+            block=False,
+            evt_handlers=[
+                (evt.EVT_C_STORE, self._on_store),
+                (evt.EVT_DIMSE_RECV, track_spool),
+                (evt.EVT_CONN_CLOSE, self._on_close),
+            ],
         )
         assert server is not None  # block=False returns the running server
         self._server = server
@@ -111,8 +117,7 @@ class ScpRegistry:
             if scp is None:
                 scp = StorageScp(ae_title, port)
             elif scp.ae_title != ae_title:
-                log.warning("storage port %d is shared by AE titles %s and %s",
-                            port, scp.ae_title, ae_title)
+                log.warning("storage port %d is shared by AE titles %s and %s", port, scp.ae_title, ae_title)
             self._scps[port] = (scp, users + 1)
             return scp
 

@@ -34,9 +34,11 @@ class TransferKey:
     instance_uid: str | None = None
 
     def covers(self, study: str, series: str | None, instance: str | None) -> bool:
-        return (self.study_uid == study
-                and self.series_uid in (None, series)
-                and self.instance_uid in (None, instance))
+        return (
+            self.study_uid == study
+            and self.series_uid in (None, series)
+            and self.instance_uid in (None, instance)
+        )
 
     def wants(self, keys: InstanceKeys) -> bool:
         return self.covers(keys.study_uid, keys.series_uid, keys.sop_instance_uid)
@@ -51,8 +53,9 @@ class State(Enum):
 class Transfer:
     """Received instances of one key, and what became of the retrieval."""
 
-    def __init__(self, key: TransferKey, directory: Path, source_ae: str,
-                 loop: asyncio.AbstractEventLoop, now: float) -> None:
+    def __init__(
+        self, key: TransferKey, directory: Path, source_ae: str, loop: asyncio.AbstractEventLoop, now: float
+    ) -> None:
         self.key = key
         self.directory = directory
         self.cancel = Cancel()
@@ -123,8 +126,10 @@ class Transfer:
                     await self._changed.wait()
         except TimeoutError:
             self.keep = True
-            raise Unavailable("the study is still being fetched from the DICOM archive; "
-                              "retry shortly", retry_after=retry_after) from None
+            raise Unavailable(
+                "the study is still being fetched from the DICOM archive; retry shortly",
+                retry_after=retry_after,
+            ) from None
         if self.state is State.FAILED and self.error is not None:
             raise self.error
 

@@ -37,7 +37,8 @@ def check_accept(request: WadoRequest) -> None:
     if request.resource == "" and not any(r.matches(DICOM) for r in ranges):
         raise NotAcceptable('instances are available as multipart/related; type="application/dicom"')
     if request.resource == "metadata" and not any(
-            r.matches(DICOM_JSON) or r.matches("application/json") for r in ranges):
+        r.matches(DICOM_JSON) or r.matches("application/json") for r in ranges
+    ):
         raise NotAcceptable("metadata is available as application/dicom+json")
 
 
@@ -86,8 +87,12 @@ def indexed(instance: InstanceFile) -> IndexedInstance:
     ds = dcmread(instance.path, stop_before_pixels=True)
     keys = instance.keys
     return IndexedInstance(
-        path=instance.path, study_uid=keys.study_uid, series_uid=keys.series_uid,
-        sop_instance_uid=keys.sop_instance_uid, transfer_syntax=keys.transfer_syntax,
+        path=instance.path,
+        study_uid=keys.study_uid,
+        series_uid=keys.series_uid,
+        sop_instance_uid=keys.sop_instance_uid,
+        transfer_syntax=keys.transfer_syntax,
         number_of_frames=max(1, int(ds.get("NumberOfFrames", 1) or 1)),
-        has_pixels="Rows" in ds, bits_allocated=int(ds.get("BitsAllocated", 16) or 16),
+        has_pixels="Rows" in ds,
+        bits_allocated=int(ds.get("BitsAllocated", 16) or 16),
     )

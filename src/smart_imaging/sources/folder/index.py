@@ -113,8 +113,9 @@ def scan(root: Path, conn: sqlite3.Connection) -> ScanResult:
     started = time.perf_counter()
     root = root.resolve()
     _reset_if_other_root(conn, root)
-    known = {r["path"]: (r["mtime_ns"], r["size"]) for r in
-             conn.execute("SELECT path, mtime_ns, size FROM files")}
+    known = {
+        r["path"]: (r["mtime_ns"], r["size"]) for r in conn.execute("SELECT path, mtime_ns, size FROM files")
+    }
     skip = _index_files(conn)
     added = updated = unchanged = not_dicom = 0
     pending: list[tuple[Any, ...]] = []
@@ -135,8 +136,7 @@ def scan(root: Path, conn: sqlite3.Connection) -> ScanResult:
     removed = [(p,) for p in known if p not in seen]
     with conn:
         conn.executemany("DELETE FROM files WHERE path = ?", removed)
-    return ScanResult(added, updated, len(removed), unchanged, not_dicom,
-                      time.perf_counter() - started)
+    return ScanResult(added, updated, len(removed), unchanged, not_dicom, time.perf_counter() - started)
 
 
 def walk(root: Path, skip: set[Path] | None = None) -> Iterator[tuple[str, os.stat_result]]:
@@ -180,8 +180,7 @@ def read_header(path: Path) -> Dataset | None:
     meta = ds.file_meta
     if meta.get("MediaStorageSOPClassUID") == MEDIA_STORAGE_DIRECTORY:
         return None
-    if not all(_value(ds, k, "str") for k in ("SOPInstanceUID", "StudyInstanceUID",
-                                               "SeriesInstanceUID")):
+    if not all(_value(ds, k, "str") for k in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")):
         log.warning("not indexed: %s lacks Study, Series or SOP Instance UID", path)
         return None
     return ds
@@ -208,8 +207,7 @@ def _upsert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
         return
     marks = ", ".join("?" * len(COLUMNS))
     with conn:
-        conn.executemany(f"INSERT OR REPLACE INTO files ({', '.join(COLUMNS)}) VALUES ({marks})",
-                         rows)
+        conn.executemany(f"INSERT OR REPLACE INTO files ({', '.join(COLUMNS)}) VALUES ({marks})", rows)
     rows.clear()
 
 

@@ -33,8 +33,10 @@ class IndexedInstance:
     bits_allocated: int
 
 
-_ORDER = "series_number IS NULL, series_number, series_uid, " \
-         "instance_number IS NULL, instance_number, sop_instance_uid, path"
+_ORDER = (
+    "series_number IS NULL, series_number, series_uid, "
+    "instance_number IS NULL, instance_number, sop_instance_uid, path"
+)
 
 
 def search(conn: sqlite3.Connection, query: StudyQuery) -> list[StudyRecord]:
@@ -61,9 +63,14 @@ def search(conn: sqlite3.Connection, query: StudyQuery) -> list[StudyRecord]:
     return sorted(records, key=_newest_first)
 
 
-def instances(conn: sqlite3.Connection, root: Path, study_uid: str,
-              series_uid: str | None = None, sop_instance_uid: str | None = None,
-              patient_id: str | None = None) -> list[IndexedInstance]:
+def instances(
+    conn: sqlite3.Connection,
+    root: Path,
+    study_uid: str,
+    series_uid: str | None = None,
+    sop_instance_uid: str | None = None,
+    patient_id: str | None = None,
+) -> list[IndexedInstance]:
     """Files of a study, series or instance in series and instance number order; with
     ``patient_id``, only files of that PatientID (a study never yields another patient's files)."""
     sql = "SELECT * FROM files WHERE study_uid = ?"
@@ -87,9 +94,10 @@ def study_record(rows: Sequence[sqlite3.Row], include_instances: bool = True) ->
     by_series: dict[str, list[sqlite3.Row]] = {}
     for row in rows:
         by_series.setdefault(row["series_uid"], []).append(row)
-    series = [SeriesRecord(series_json(group),
-                           [instance_json(r) for r in group] if include_instances else None)
-              for group in by_series.values()]
+    series = [
+        SeriesRecord(series_json(group), [instance_json(r) for r in group] if include_instances else None)
+        for group in by_series.values()
+    ]
     modalities = sorted({r["modality"] for r in rows if r["modality"]})
     study: DicomJson = {
         tags.StudyInstanceUID: element("UI", first["study_uid"]),

@@ -37,8 +37,7 @@ CHUNK_SIZE = 256 * 1024
 DICOM_JSON = "application/dicom+json"
 OCTET_STREAM = "application/octet-stream"
 _RAW_SYNTAXES = (None, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN)
-_LITTLE_ENDIAN_NATIVE = {EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN,
-                         "1.2.840.10008.1.2.1.99"}
+_LITTLE_ENDIAN_NATIVE = {EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, "1.2.840.10008.1.2.1.99"}
 
 
 async def retrieve(found: list[IndexedInstance], request: WadoRequest) -> WadoResponse:
@@ -63,11 +62,11 @@ def instances_response(found: list[IndexedInstance], accept: str | None) -> Wado
     if allowed is not None:
         refused = sorted({i.transfer_syntax for i in found} - allowed)
         if refused:
-            raise NotAcceptable("stored in transfer syntax " + ", ".join(refused)
-                                + "; ask with transfer-syntax=*")
+            raise NotAcceptable(
+                "stored in transfer syntax " + ", ".join(refused) + "; ask with transfer-syntax=*"
+            )
     boundary = multipart.new_boundary()
-    return WadoResponse(multipart.content_type(boundary, "application/dicom"),
-                        _stream_files(found, boundary))
+    return WadoResponse(multipart.content_type(boundary, "application/dicom"), _stream_files(found, boundary))
 
 
 def _dicom_transfer_syntaxes(ranges: list[MediaRange]) -> set[str] | None:
@@ -76,8 +75,7 @@ def _dicom_transfer_syntaxes(ranges: list[MediaRange]) -> set[str] | None:
         return None
     wanted = [r for r in ranges if r.matches("application/dicom")]
     if not wanted:
-        raise NotAcceptable('instances are available as multipart/related; '
-                            'type="application/dicom"')
+        raise NotAcceptable('instances are available as multipart/related; type="application/dicom"')
     if any(r.transfer_syntax in (None, "*") for r in wanted):
         return None
     return {str(r.transfer_syntax) for r in wanted}
@@ -85,8 +83,7 @@ def _dicom_transfer_syntaxes(ranges: list[MediaRange]) -> set[str] | None:
 
 async def _stream_files(found: list[IndexedInstance], boundary: str) -> AsyncIterator[bytes]:
     for item in found:
-        yield multipart.part_head(
-            boundary, f"application/dicom; transfer-syntax={item.transfer_syntax}")
+        yield multipart.part_head(boundary, f"application/dicom; transfer-syntax={item.transfer_syntax}")
         async with await anyio.open_file(item.path, "rb") as handle:
             while chunk := await handle.read(CHUNK_SIZE):
                 yield chunk
@@ -100,8 +97,9 @@ async def _stream_files(found: list[IndexedInstance], boundary: str) -> AsyncIte
 def metadata_response(found: list[IndexedInstance], request: WadoRequest) -> WadoResponse:
     """A DICOM JSON array, one instance at a time; pixel data as a BulkDataURI to frames."""
     ranges = parse_accept(request.accept)
-    if ranges and not any(r.matches(DICOM_JSON) or r.matches("application/json")
-                          for r in ranges if not r.multipart):
+    if ranges and not any(
+        r.matches(DICOM_JSON) or r.matches("application/json") for r in ranges if not r.multipart
+    ):
         raise NotAcceptable("metadata is available as application/dicom+json")
     return WadoResponse(DICOM_JSON, _stream_metadata(found, request.public_base))
 
@@ -117,15 +115,14 @@ async def _stream_metadata(found: list[IndexedInstance], base: str) -> AsyncIter
 def instance_metadata(item: IndexedInstance, base: str) -> bytes:
     """One instance's header as DICOM JSON bytes (blocking)."""
     ds = dcmread(item.path, stop_before_pixels=True)
-    found: dict[str, Any] = ds.to_json_dict(bulk_data_threshold=1 << 30,
-                                            suppress_invalid_tags=True)
+    found: dict[str, Any] = ds.to_json_dict(bulk_data_threshold=1 << 30, suppress_invalid_tags=True)
     if item.has_pixels:
         encapsulated = item.transfer_syntax in FRAME_MEDIA_TYPES
         frames = ",".join(str(n) for n in range(1, item.number_of_frames + 1))
         found["7FE00010"] = {
             "vr": "OB" if encapsulated or item.bits_allocated <= 8 else "OW",
             "BulkDataURI": f"{base.rstrip('/')}/studies/{item.study_uid}/series/"
-                           f"{item.series_uid}/instances/{item.sop_instance_uid}/frames/{frames}",
+            f"{item.series_uid}/instances/{item.sop_instance_uid}/frames/{frames}",
         }
     return json.dumps(found, separators=(",", ":")).encode("utf-8")
 
@@ -149,8 +146,9 @@ async def frames_response(item: IndexedInstance, request: WadoRequest) -> WadoRe
     boundary = multipart.new_boundary()
     head = multipart.part_head(boundary, f"{part_type}; transfer-syntax={syntax}")
     body = b"".join(head + f + multipart.part_tail() for f in frames)
-    return WadoResponse(multipart.content_type(boundary, part_type),
-                        _once(body + multipart.closing(boundary)))
+    return WadoResponse(
+        multipart.content_type(boundary, part_type), _once(body + multipart.closing(boundary))
+    )
 
 
 def _frame_choice(ranges: list[MediaRange], native: str | None, stored: str) -> bool:
@@ -170,8 +168,9 @@ def _frame_choice(ranges: list[MediaRange], native: str | None, stored: str) -> 
             return True
     if not ranges:
         return False
-    raise NotAcceptable(f"frames are available as {native or OCTET_STREAM}"
-                        + (f" or {OCTET_STREAM}" if native else ""))
+    raise NotAcceptable(
+        f"frames are available as {native or OCTET_STREAM}" + (f" or {OCTET_STREAM}" if native else "")
+    )
 
 
 def _check_frames(item: IndexedInstance, frames: tuple[int, ...]) -> None:
@@ -179,8 +178,7 @@ def _check_frames(item: IndexedInstance, frames: tuple[int, ...]) -> None:
         raise NotFound("this instance has no pixel data")
     bad = [n for n in frames if not 1 <= n <= item.number_of_frames]
     if bad:
-        raise NotFound(f"frame {bad[0]} is not in this instance "
-                       f"({item.number_of_frames} frames)")
+        raise NotFound(f"frame {bad[0]} is not in this instance ({item.number_of_frames} frames)")
 
 
 def _read_pixels(item: IndexedInstance) -> Dataset:
@@ -190,17 +188,14 @@ def _read_pixels(item: IndexedInstance) -> Dataset:
     return ds
 
 
-def _frames(ds: Dataset, item: IndexedInstance, numbers: tuple[int, ...],
-            decode: bool) -> list[bytes]:
+def _frames(ds: Dataset, item: IndexedInstance, numbers: tuple[int, ...], decode: bool) -> list[bytes]:
     syntax = item.transfer_syntax
     if syntax in FRAME_MEDIA_TYPES and not decode:
-        return [get_frame(ds.PixelData, n - 1, number_of_frames=item.number_of_frames)
-                for n in numbers]
+        return [get_frame(ds.PixelData, n - 1, number_of_frames=item.number_of_frames) for n in numbers]
     if syntax in _LITTLE_ENDIAN_NATIVE and int(ds.BitsAllocated) % 8 == 0:
-        size = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1)) \
-            * int(ds.BitsAllocated) // 8
+        size = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1)) * int(ds.BitsAllocated) // 8
         data: bytes = ds.PixelData
-        return [data[(n - 1) * size:n * size] for n in numbers]
+        return [data[(n - 1) * size : n * size] for n in numbers]
     decoder = get_decoder(syntax)
     out = []
     for n in numbers:
@@ -223,8 +218,10 @@ async def bulkdata_response(item: IndexedInstance, request: WadoRequest) -> Wado
         raise NotAcceptable(f"bulk data is available as {OCTET_STREAM}")
     value = await anyio.to_thread.run_sync(_bulk_value, item, steps)
     boundary = multipart.new_boundary()
-    return WadoResponse(multipart.content_type(boundary, OCTET_STREAM),
-                        _once(multipart.encode(boundary, OCTET_STREAM, [value])))
+    return WadoResponse(
+        multipart.content_type(boundary, OCTET_STREAM),
+        _once(multipart.encode(boundary, OCTET_STREAM, [value])),
+    )
 
 
 def _bulk_value(item: IndexedInstance, steps: list[str]) -> bytes:

@@ -60,27 +60,42 @@ class FolderSource:
         return None
 
     async def _instances(self, request: WadoRequest) -> list[query.IndexedInstance]:
-        return await self._with_index(lambda conn: query.instances(
-            conn, self.root, request.study_uid, request.series_uid, request.instance_uid,
-            request.patient_id))
+        return await self._with_index(
+            lambda conn: query.instances(
+                conn,
+                self.root,
+                request.study_uid,
+                request.series_uid,
+                request.instance_uid,
+                request.patient_id,
+            )
+        )
 
     async def _ready(self) -> None:
         interval = self.config.rescanSeconds
         if self._scanned_at is not None and (
-                interval is None or time.monotonic() - self._scanned_at < interval):
+            interval is None or time.monotonic() - self._scanned_at < interval
+        ):
             return
         async with self._lock:
             if self._scanned_at is None or (
-                    interval is not None and time.monotonic() - self._scanned_at >= interval):
+                interval is not None and time.monotonic() - self._scanned_at >= interval
+            ):
                 await self._scan()
 
     async def _scan(self) -> index.ScanResult:
         result = await self._with_index(lambda conn: index.scan(self.root, conn))
         self._scanned_at = time.monotonic()
         self.last_scan = result
-        log.info("indexed %s: %d added, %d updated, %d removed, %d unchanged in %.2f s",
-                 self.root, result.added, result.updated, result.removed, result.unchanged,
-                 result.seconds)
+        log.info(
+            "indexed %s: %d added, %d updated, %d removed, %d unchanged in %.2f s",
+            self.root,
+            result.added,
+            result.updated,
+            result.removed,
+            result.unchanged,
+            result.seconds,
+        )
         return result
 
     async def _with_index(self, work: Callable[[sqlite3.Connection], T]) -> T:
