@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 from smart_imaging.dicom import tags
-from smart_imaging.samples.generate import write_samples
 from smart_imaging.sources.base import StudyQuery, WadoRequest
 from smart_imaging.sources.folder import FolderSource
 from smart_imaging.tenants.config import FolderImages
+from smart_imaging_demo.samples.generate import write_samples
 
 
 def timed(label: str, started: float, extra: str = "") -> None:

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from smart_imaging.samples.generate import write_samples
+from smart_imaging_demo.samples.generate import write_samples
 
 
 @functools.cache

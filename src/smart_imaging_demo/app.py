@@ -20,10 +20,11 @@ from joserfc.jwk import ECKey
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from .app import create_app, web_routes
+from smart_imaging.app import create_app, web_routes
+from smart_imaging.settings import Settings
+from smart_imaging.tenants.config import TenantConfig
+
 from .ehr import BackendClient, EhrConfig, create_ehr_app
-from .settings import Settings
-from .tenants.config import TenantConfig
 
 TENANT = "demo"
 BACKEND_CLIENT_ID = "smart-imaging-demo"

@@ -56,8 +56,9 @@ def ensure_samples(samples: Path) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .demo import create_demo_app
-    from .logging_setup import configure
+    from smart_imaging.logging_setup import configure
+
+    from .app import create_demo_app
 
     configure("info")
     base_url = (args.base_url or f"http://localhost:{args.port}").rstrip("/")

@@ -14,11 +14,11 @@ import pytest
 import uvicorn
 from pydicom.data import get_testdata_file
 
-from smart_imaging.demo import create_demo_app
-from smart_imaging.ehr.pkce import s256_challenge
+from smart_imaging_demo.app import create_demo_app
+from smart_imaging_demo.ehr.pkce import s256_challenge
 
+from ..sample_dicom import restamped
 from .ehr.conftest import REQUEST_ID, free_socket
-from .sample_dicom import restamped
 
 REDIRECT = "http://localhost:7777/cb"
 

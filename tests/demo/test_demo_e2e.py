@@ -28,8 +28,8 @@ import pytest
 from dicomweb_client.api import DICOMwebClient
 from pydicom.uid import JPEGBaseline8Bit
 
-from smart_imaging.ehr.pkce import s256_challenge
-from smart_imaging.samples.patients import PATIENTS
+from smart_imaging_demo.ehr.pkce import s256_challenge
+from smart_imaging_demo.samples.patients import PATIENTS
 
 REDIRECT = "http://localhost:53111/callback"  # never contacted: the test reads the Location
 CLIENT_ID = "e2e-viewer"

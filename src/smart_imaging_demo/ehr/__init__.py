@@ -4,7 +4,7 @@ server for the synthetic demo patients, as its own Starlette app (mounted at ``/
 Use :func:`create_ehr_app` with an :class:`EhrConfig`.
 """
 
-from smart_imaging.ehr.app import create_ehr_app
-from smart_imaging.ehr.config import BackendClient, EhrConfig
+from smart_imaging_demo.ehr.app import create_ehr_app
+from smart_imaging_demo.ehr.config import BackendClient, EhrConfig
 
 __all__ = ["BackendClient", "EhrConfig", "create_ehr_app"]

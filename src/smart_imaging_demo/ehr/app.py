@@ -10,14 +10,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from smart_imaging.ehr import pages
-from smart_imaging.ehr.config import EhrConfig
-from smart_imaging.ehr.fhir import FhirEndpoints, fhir_error
-from smart_imaging.ehr.keys import Signer
-from smart_imaging.ehr.oauth import OAuthEndpoints
-from smart_imaging.ehr.store import Store
-from smart_imaging.ehr.tokens import TokenService
 from smart_imaging.errors import SmartImagingError
+from smart_imaging_demo.ehr import pages
+from smart_imaging_demo.ehr.config import EhrConfig
+from smart_imaging_demo.ehr.fhir import FhirEndpoints, fhir_error
+from smart_imaging_demo.ehr.keys import Signer
+from smart_imaging_demo.ehr.oauth import OAuthEndpoints
+from smart_imaging_demo.ehr.store import Store
+from smart_imaging_demo.ehr.tokens import TokenService
 
 DB_FILE = "ehr.sqlite"
 

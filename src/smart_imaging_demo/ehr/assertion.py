@@ -14,8 +14,8 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from smart_imaging.ehr.config import EhrConfig
-from smart_imaging.ehr.errors import InvalidClient
+from smart_imaging_demo.ehr.config import EhrConfig
+from smart_imaging_demo.ehr.errors import InvalidClient
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ALGORITHMS = ("ES384", "RS384")

@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from smart_imaging.ehr import pkce, scopes
-from smart_imaging.ehr.clients import Client, client_for_redirect
-from smart_imaging.ehr.config import EhrConfig
-from smart_imaging.ehr.errors import ErrorPage, RedirectError
+from smart_imaging_demo.ehr import pkce, scopes
+from smart_imaging_demo.ehr.clients import Client, client_for_redirect
+from smart_imaging_demo.ehr.config import EhrConfig
+from smart_imaging_demo.ehr.errors import ErrorPage, RedirectError
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from smart_imaging.ehr.config import BackendClient, EhrConfig
+from smart_imaging_demo.ehr.config import BackendClient, EhrConfig
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 

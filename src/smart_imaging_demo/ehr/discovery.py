@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from smart_imaging.ehr import pkce
-from smart_imaging.ehr.assertion import ALGORITHMS
-from smart_imaging.ehr.config import EhrConfig
-from smart_imaging.ehr.keys import ID_TOKEN_ALG
-from smart_imaging.ehr.scopes import SCOPES_SUPPORTED
-from smart_imaging.ehr.tokens import GRANT_TYPES
+from smart_imaging_demo.ehr import pkce
+from smart_imaging_demo.ehr.assertion import ALGORITHMS
+from smart_imaging_demo.ehr.config import EhrConfig
+from smart_imaging_demo.ehr.keys import ID_TOKEN_ALG
+from smart_imaging_demo.ehr.scopes import SCOPES_SUPPORTED
+from smart_imaging_demo.ehr.tokens import GRANT_TYPES
 
 CAPABILITIES = (
     "launch-standalone",

@@ -13,11 +13,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from smart_imaging.ehr import discovery, resources, scopes
-from smart_imaging.ehr.config import EhrConfig
-from smart_imaging.ehr.http import bearer_token
-from smart_imaging.ehr.store import TokenRecord
-from smart_imaging.ehr.tokens import TokenService
 from smart_imaging.errors import (
     Forbidden,
     InsufficientScope,
@@ -26,7 +21,12 @@ from smart_imaging.errors import (
     Unauthorized,
 )
 from smart_imaging.fhir.outcome import operation_outcome
-from smart_imaging.samples.patients import PATIENTS, DemoPatient, by_id
+from smart_imaging_demo.ehr import discovery, resources, scopes
+from smart_imaging_demo.ehr.config import EhrConfig
+from smart_imaging_demo.ehr.http import bearer_token
+from smart_imaging_demo.ehr.store import TokenRecord
+from smart_imaging_demo.ehr.tokens import TokenService
+from smart_imaging_demo.samples.patients import PATIENTS, DemoPatient, by_id
 
 FHIR_JSON = "application/fhir+json"
 

@@ -6,8 +6,8 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from smart_imaging.ehr.authorize import single_values
-from smart_imaging.ehr.errors import InvalidRequest
+from smart_imaging_demo.ehr.authorize import single_values
+from smart_imaging_demo.ehr.errors import InvalidRequest
 
 MAX_FORM_BYTES = 64 * 1024
 FORM_TYPE = "application/x-www-form-urlencoded"

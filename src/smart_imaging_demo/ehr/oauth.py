@@ -7,14 +7,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from smart_imaging.ehr import authorize, pages, scopes
-from smart_imaging.ehr.config import EhrConfig
-from smart_imaging.ehr.errors import ErrorPage, OAuthError, RedirectError
-from smart_imaging.ehr.http import bearer_token, read_form
-from smart_imaging.ehr.keys import Signer
-from smart_imaging.ehr.store import CodeRecord, PendingRequest, Store, new_secret
-from smart_imaging.ehr.tokens import TokenService
-from smart_imaging.samples.patients import PATIENTS, by_id
+from smart_imaging_demo.ehr import authorize, pages, scopes
+from smart_imaging_demo.ehr.config import EhrConfig
+from smart_imaging_demo.ehr.errors import ErrorPage, OAuthError, RedirectError
+from smart_imaging_demo.ehr.http import bearer_token, read_form
+from smart_imaging_demo.ehr.keys import Signer
+from smart_imaging_demo.ehr.store import CodeRecord, PendingRequest, Store, new_secret
+from smart_imaging_demo.ehr.tokens import TokenService
+from smart_imaging_demo.samples.patients import PATIENTS, by_id
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 

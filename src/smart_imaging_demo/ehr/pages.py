@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from smart_imaging.ehr.config import EhrConfig
-from smart_imaging.samples.patients import DemoPatient
+from smart_imaging_demo.ehr.config import EhrConfig
+from smart_imaging_demo.samples.patients import DemoPatient
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222}

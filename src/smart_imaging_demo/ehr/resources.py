@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from smart_imaging.samples.patients import MRN_SYSTEM, PATIENTS, DemoPatient
+from smart_imaging_demo.samples.patients import MRN_SYSTEM, PATIENTS, DemoPatient
 
 CLINICAL_TYPES = ("Condition", "AllergyIntolerance", "MedicationRequest")
 _TERMINOLOGY = "http://terminology.hl7.org/CodeSystem"

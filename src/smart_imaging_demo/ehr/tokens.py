@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from smart_imaging.ehr import pkce, scopes
-from smart_imaging.ehr.assertion import verify_client_assertion
-from smart_imaging.ehr.config import EhrConfig
-from smart_imaging.ehr.errors import (
+from smart_imaging_demo.ehr import pkce, scopes
+from smart_imaging_demo.ehr.assertion import verify_client_assertion
+from smart_imaging_demo.ehr.config import EhrConfig
+from smart_imaging_demo.ehr.errors import (
     InvalidClient,
     InvalidGrant,
     InvalidRequest,
     InvalidScope,
     OAuthError,
 )
-from smart_imaging.ehr.keys import Signer
-from smart_imaging.ehr.store import CodeRecord, Store, TokenRecord, new_secret
+from smart_imaging_demo.ehr.keys import Signer
+from smart_imaging_demo.ehr.store import CodeRecord, Store, TokenRecord, new_secret
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 

@@ -84,7 +84,7 @@ def write_if_changed(path: Path, data: bytes) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m smart_imaging.samples.generate [--out DIR]`` (as ``smart-imaging samples``)."""
+    """``python -m smart_imaging_demo.samples.generate [--out DIR]`` (as ``smart-imaging samples``)."""
     parser = argparse.ArgumentParser(
         prog="smart-imaging samples", description="write the demo's sample DICOM studies"
     )

@@ -22,8 +22,8 @@ from joserfc.jwk import ECKey, RSAKey
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from smart_imaging.ehr import BackendClient, EhrConfig, create_ehr_app
-from smart_imaging.ehr.pkce import s256_challenge
+from smart_imaging_demo.ehr import BackendClient, EhrConfig, create_ehr_app
+from smart_imaging_demo.ehr.pkce import s256_challenge
 
 REQUEST_ID = re.compile(r'name="request_id" value="([^"]+)"')
 

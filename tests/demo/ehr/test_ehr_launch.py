@@ -6,7 +6,7 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from smart_imaging.ehr.pkce import s256_challenge
+from smart_imaging_demo.ehr.pkce import s256_challenge
 
 from .conftest import Sandbox
 

@@ -10,12 +10,12 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from smart_imaging.ehr import authorize, pkce, scopes
-from smart_imaging.ehr.assertion import CLIENT_ASSERTION_TYPE, verify_client_assertion
-from smart_imaging.ehr.clients import client_for_redirect
-from smart_imaging.ehr.config import BackendClient, EhrConfig
-from smart_imaging.ehr.errors import ErrorPage, InvalidClient, RedirectError
-from smart_imaging.ehr.store import CodeRecord, PendingRequest, Store
+from smart_imaging_demo.ehr import authorize, pkce, scopes
+from smart_imaging_demo.ehr.assertion import CLIENT_ASSERTION_TYPE, verify_client_assertion
+from smart_imaging_demo.ehr.clients import client_for_redirect
+from smart_imaging_demo.ehr.config import BackendClient, EhrConfig
+from smart_imaging_demo.ehr.errors import ErrorPage, InvalidClient, RedirectError
+from smart_imaging_demo.ehr.store import CodeRecord, PendingRequest, Store
 
 NOW = 1_700_000_000
 

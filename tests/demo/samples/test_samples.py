@@ -13,10 +13,10 @@ import pydicom
 import pytest
 
 from smart_imaging.dicom.uid import is_valid_uid
-from smart_imaging.samples.generate import Progress, write_samples
-from smart_imaging.samples.patients import PATIENTS
+from smart_imaging_demo.samples.generate import Progress, write_samples
+from smart_imaging_demo.samples.patients import PATIENTS
 
-from ..generated_samples import generated_samples
+from ...generated_samples import generated_samples
 
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 SOP_CLASS_OF = {
@@ -41,7 +41,7 @@ def test_same_command_gives_same_bytes_in_another_process(
 ) -> None:
     folder, files = samples
     subprocess.run(
-        [sys.executable, "-m", "smart_imaging.samples.generate", str(tmp_path)],
+        [sys.executable, "-m", "smart_imaging_demo.samples.generate", str(tmp_path)],
         check=True,
         capture_output=True,
         env={"PYTHONPATH": str(Path("src").resolve()), "PATH": "/usr/bin:/bin"},
