@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from .errors import ConfigError
 from .settings import Settings
+
+COMMANDS_GROUP = "smart_imaging.commands"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,11 +58,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _add_optional_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    try:
-        from .demo_cli import add_commands  # demo and samples, when present
-    except ImportError:
-        return
-    add_commands(commands)
+    """Add the subcommands installed packages register in the ``smart_imaging.commands`` entry-point
+    group (each a callable taking these subparsers), e.g. the demo's ``demo`` and ``samples``."""
+    for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        try:
+            add_commands = entry.load()
+        except ImportError as exc:  # a plugin that cannot be imported adds no commands
+            print(f"smart-imaging: commands of {entry.value} unavailable: {exc}", file=sys.stderr)
+            continue
+        add_commands(commands)
 
 
 def _serve(args: argparse.Namespace) -> int:
