@@ -4,13 +4,19 @@
 wrapper is unwrapped so callers see the part type (``application/dicom``, ``image/jpeg``...)
 with its ``transfer-syntax`` parameter. ``normalize`` cleans an Accept value to forward to an
 archive: clients send ``type=application/dicom`` quoted or not, some archives accept only one
-form, so the quoted form (valid per RFC 7231 everywhere) goes out.
+form, so the quoted form (valid per RFC 7231 everywhere) goes out. Only visible ASCII, space
+and tab go out (RFC 7230 3.2, obs-text aside): a non-ASCII value (``transfer-syntax=é``) is
+refused with 400 rather than forwarded; malformed ranges and parameters (control characters
+included) are dropped as before.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+
+from ..errors import BadRequest
 
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
@@ -106,9 +112,10 @@ def _quality(value: str | None) -> float:
     if value is None:
         return 1.0
     try:
-        return min(1.0, max(0.0, float(value)))
+        q = float(value)
     except ValueError:
         return 1.0
+    return min(1.0, max(0.0, q)) if math.isfinite(q) else 1.0
 
 
 def split_unquoted(text: str, sep: str) -> list[str]:
@@ -129,15 +136,22 @@ def split_unquoted(text: str, sep: str) -> list[str]:
 
 
 MAX_ACCEPT = 2048
-_TOKEN = re.compile(r"^[A-Za-z0-9!#$&^_.+\-*/]+$")
+_TOKEN = re.compile(r"[A-Za-z0-9!#$&^_.+\-*/]+", re.ASCII)
+_VISIBLE = re.compile(r"[\t\x20-\x7e]*", re.ASCII)
+_QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?", re.ASCII)  # RFC 7231 5.3.1
 
 
 def normalize(accept: str | None, default: str) -> str:
-    """Return a cleaned Accept value, quoting parameter values; ``default`` when absent."""
+    """Return a cleaned Accept value, quoting parameter values; ``default`` when absent.
+
+    Raises BadRequest for a value that is not ASCII (``transfer-syntax=é``).
+    """
     if not accept or not accept.strip():
         return default
     if len(accept) > MAX_ACCEPT:
         return default
+    if not accept.isascii():
+        raise BadRequest("the Accept header must be ASCII (RFC 7230 section 3.2)")
     ranges = [_normalize_range(r) for r in split_unquoted(accept, ",")]
     kept = [r for r in ranges if r]
     return ", ".join(kept) if kept else default
@@ -146,14 +160,16 @@ def normalize(accept: str | None, default: str) -> str:
 def _normalize_range(text: str) -> str | None:
     pieces = [p.strip() for p in split_unquoted(text, ";")]
     media = pieces[0].lower() if pieces else ""
-    if not _TOKEN.match(media) or "/" not in media:
+    if not _TOKEN.fullmatch(media) or "/" not in media:
         return None
     params: list[str] = []
     for raw in pieces[1:]:
         name, sep, value = raw.partition("=")
         name = name.strip().lower()
         value = value.strip().strip('"')
-        if not sep or not _TOKEN.match(name) or '"' in value or "\\" in value:
+        if not sep or not _TOKEN.fullmatch(name) or not _VISIBLE.fullmatch(value):
+            continue
+        if '"' in value or "\\" in value or (name == "q" and not _QVALUE.fullmatch(value)):
             continue
         params.append(f"{name}={value}" if name == "q" else f'{name}="{value}"')
     return "; ".join([media, *params])

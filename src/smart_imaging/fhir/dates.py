@@ -1,4 +1,9 @@
-"""FHIR date search (R4 search 3.1.1.4.6): values as ranges, prefixes as range relations. Pure."""
+"""FHIR date search (R4 search 3.1.1.4.6): values as ranges, prefixes as range relations. Pure.
+
+Values are ASCII only (``\\d`` would also take Arabic-Indic digits); ranges at the ends of the
+calendar (``9999-12-31``, ``0001-01-01T00:00+01:00``) are clamped to what ``datetime`` holds
+instead of overflowing.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,11 @@ from ..errors import BadRequest
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")
 _VALUE = re.compile(
     r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?"
-    r"(Z|[+-]\d{2}:\d{2})?)?)?)?$"
+    r"(Z|[+-]\d{2}:\d{2})?)?)?)?$",
+    re.ASCII,
 )
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -83,19 +91,33 @@ def parse_range(value: str) -> Range | None:
                 tzinfo=tz,
             )
             step = timedelta(seconds=1) if ss is not None else timedelta(minutes=1)
-            return Range(start.astimezone(UTC), (start + step).astimezone(UTC))
+            return Range(_utc(start), _utc(_plus(start, step)))
         if day is not None:
             start = datetime(int(year), int(month), int(day), tzinfo=tz)
-            return Range(start, start + timedelta(days=1))
+            return Range(start, _plus(start, timedelta(days=1)))
         if month is not None:
             m_int = int(month)
             start = datetime(int(year), m_int, 1, tzinfo=tz)
             days = calendar.monthrange(int(year), m_int)[1]
-            return Range(start, start + timedelta(days=days))
+            return Range(start, _plus(start, timedelta(days=days)))
         start = datetime(int(year), 1, 1, tzinfo=tz)
-        return Range(start, datetime(int(year) + 1, 1, 1, tzinfo=tz))
+        return Range(start, _plus(start, timedelta(days=366 if calendar.isleap(start.year) else 365)))
     except ValueError:
         return None
+
+
+def _plus(moment: datetime, step: timedelta) -> datetime:
+    try:
+        return moment + step
+    except OverflowError:
+        return LATEST
+
+
+def _utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return EARLIEST if moment.year == 1 else LATEST
 
 
 def _tz(zone: str | None) -> timezone:
