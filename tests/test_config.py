@@ -6,9 +6,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from smart_imaging.auth import build_authorizer
 from smart_imaging.cli import check_config
@@ -179,3 +181,90 @@ def _json_objects(text: str) -> list[str]:
             if depth == 0:
                 found.append(text[start : i + 1].replace("\n", " "))
     return found
+
+
+NON_FINITE = ["Infinity", "-Infinity", "NaN", "1e999", "-1e999"]
+
+
+@pytest.mark.parametrize("literal", NON_FINITE)
+def test_tenant_files_refuse_non_finite_numbers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], literal: str
+) -> None:
+    """Python's json reads them; ``math.ceil(inf)`` in the delay check was an OverflowError 500."""
+    text = (
+        '{"authorization": {"type": "mock", "disableAuthzChecks": true},'
+        ' "images": {"type": "dicom-web", "endpoint": "http://pacs/dw",'
+        f' "delay": {{"lookupUntil": {literal}}}, "extra": [1, {literal}]}}}}'
+    )
+    (tmp_path / "delayed.json").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_dir(tmp_path)
+    where = [w for w, _ in caught.value.problems]
+    assert where == ["delayed.json: images.delay.lookupUntil", "delayed.json: images.extra[1]"]
+    assert all("not a finite number" in what for _, what in caught.value.problems)
+    assert check_config(tmp_path) == 1
+    assert "delayed.json: images.delay.lookupUntil: " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        (("images", "delay", "lookupUntil"), float("inf")),
+        (("images", "delay", "retrieveUntil"), float("nan")),
+        (("images", "timeout"), float("nan")),
+        (("authorization", "cacheTtl"), float("nan")),
+        (("images", "firstResultTimeout"), 1e300),  # threading waits overflow on huge timeouts
+        (("images", "cacheIdleSeconds"), float("inf")),
+        (("images", "delay", "lookupUntil"), 1e300),  # a Retry-After of 300 digits
+    ],
+)
+def test_models_refuse_non_finite_and_absurd_numbers(field: tuple[str, ...], value: float) -> None:
+    """The models themselves (``allow_inf_nan=False`` and bounds), not only the JSON loader."""
+    from smart_imaging.tenants.config import TenantConfig
+
+    data: dict[str, Any] = {
+        "authorization": {"type": "smart-on-fhir", "fhirBaseUrl": "https://ehr/fhir"},
+        "images": {"type": "dicom-dimse", "endpoint": "dimse://pacs:104"},
+    }
+    target = data
+    for key in field[:-1]:
+        target = target.setdefault(key, {})
+    target[field[-1]] = value
+    with pytest.raises(ValidationError) as caught:
+        TenantConfig.model_validate(data)
+    assert caught.value.errors()[0]["loc"][-1] == field[-1]
+
+
+def test_dynamic_configs_refuse_non_finite_numbers() -> None:
+    import base64
+
+    raw = b'{"authorization":{"type":"mock"},"images":{"type":"dicom-web","endpoint":"http://a/b","delay":{"retrieveUntil":NaN}}}'
+    with pytest.raises(ConfigError) as caught:
+        decode_dynamic(base64.urlsafe_b64encode(raw).decode().rstrip("="))
+    assert caught.value.problems[0][0] == "images.delay.retrieveUntil"
+
+
+def test_all_studies_lookup_only_where_no_patient_binding_is_expected() -> None:
+    images = {"type": "dicom-web", "endpoint": "http://pacs/dw", "lookup": "all-studies-on-server"}
+    smart = {"fhirBaseUrl": "https://ehr/fhir"}
+    for kind in (
+        "smart-on-fhir",
+        "smart-on-fhir-jwt",
+        "smart-on-fhir-independent",
+        "smart-on-fhir-with-epic-bugfixes",
+        "smart-on-fhir-with-meditech-bugfixes",
+    ):
+        with pytest.raises(ConfigError) as caught:
+            parse_config({"authorization": {"type": kind, **smart}, "images": images})
+        ((where, what),) = caught.value.problems
+        assert where == "images.lookup" and "every patient" in what and kind in what
+        debug = parse_config(
+            {"authorization": {"type": kind, **smart, "disableAuthzChecks": True}, "images": images}
+        )
+        assert debug.images.lookup == "all-studies-on-server"
+    for mock in ({"type": "mock"}, {"type": "mock", "disableAuthzChecks": True}):
+        assert (
+            parse_config({"authorization": mock, "images": images}).images.lookup == "all-studies-on-server"
+        )
+    by_mrn = {**images, "lookup": "studies-by-mrn"}
+    assert parse_config({"authorization": {"type": "smart-on-fhir", **smart}, "images": by_mrn})

@@ -62,7 +62,7 @@ def test_dynamic_upstreams_must_be_allowed(imaging_server: Callable[..., str], o
     assert httpx.get(f"{base}/dyn/{encode_dynamic(other_port)}/fhir/ImagingStudy").status_code == 400
     ehr = {
         "authorization": {"type": "smart-on-fhir", "fhirBaseUrl": "http://evil.example/fhir"},
-        "images": dyn_config(orthanc)["images"],
+        "images": {**dyn_config(orthanc)["images"], "lookup": "studies-by-mrn"},  # allowed behind SMART
     }
     assert httpx.get(f"{base}/dyn/{encode_dynamic(ehr)}/fhir/ImagingStudy").status_code == 400
 

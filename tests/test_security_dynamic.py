@@ -37,6 +37,11 @@ def _mock_dicomweb(endpoint: str) -> dict[str, Any]:
     }
 
 
+def _smart_images(endpoint: str) -> dict[str, Any]:
+    """Images behind a real authorizer: by MRN (all-studies-on-server is refused there)."""
+    return {"type": "dicom-web", "endpoint": endpoint, "lookup": "studies-by-mrn"}
+
+
 @pytest.mark.parametrize("url", ["http://127.0.0.1:99999/dicom-web", "http://127.0.0.1:abc/dicom-web"])
 def test_dynamic_config_with_a_bad_port_is_400(imaging_server: Callable[..., str], url: str) -> None:
     base = imaging_server({}, dynamic_tenants=True, dynamic_upstream_allow=("127.0.0.1",))
@@ -44,7 +49,7 @@ def test_dynamic_config_with_a_bad_port_is_400(imaging_server: Callable[..., str
         _mock_dicomweb(url),
         {
             "authorization": {"type": "smart-on-fhir", "fhirBaseUrl": url},
-            "images": _mock_dicomweb("http://127.0.0.1/x")["images"],
+            "images": _smart_images("http://127.0.0.1/x"),
         },
     ):
         response = httpx.get(f"{base}/dyn/{encode_dynamic(config)}/fhir/ImagingStudy")
@@ -142,7 +147,7 @@ def test_dynamic_tenant_never_contacts_a_discovered_host_outside_the_allow_list(
                 "fhirBaseUrl": f"{ehr}/fhir",
                 "client": {"client_id": "imaging", "jwkPrivate": key},
             },
-            "images": _mock_dicomweb(f"{ehr}/dicom-web")["images"],
+            "images": _smart_images(f"{ehr}/dicom-web"),
         }
         response = httpx.get(
             f"{base}/dyn/{encode_dynamic(config)}/fhir/ImagingStudy",

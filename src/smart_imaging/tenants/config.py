@@ -1,7 +1,10 @@
 """Tenant config models (DESIGN.md section 2), compatible with the reference server's files.
 
 Lenient where the reference files are: ``null`` means "not set", keys starting with ``//`` are
-comments, and unknown keys are kept (and reported as warnings by ``check-config``).
+comments, and unknown keys are kept (and reported as warnings by ``check-config``). Strict where
+safety needs it: numbers are finite and bounded (Python's ``json`` reads ``NaN``, ``Infinity``
+and ``1e999``, which then overflow timers and ``math.ceil``), and a lookup that lists the whole
+archive is only allowed where no patient binding is expected (:meth:`TenantConfig._lookup`).
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 # The reference server's default; when no expression yields a value, the first identifier is used.
 DEFAULT_MRN_EXPRESSIONS = ["identifier.where(type.coding.code='MR').value"]
+LATEST_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z: later "until" moments are typos
+WEEK = 7 * 24 * 3600.0
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -131,8 +137,8 @@ Authentication = Annotated[
 class Delay(_Model):
     """Answer 503 + Retry-After until these epoch-second moments (reference server feature)."""
 
-    lookupUntil: float | None = None
-    retrieveUntil: float | None = None
+    lookupUntil: float | None = Field(default=None, ge=0, le=LATEST_EPOCH)
+    retrieveUntil: float | None = Field(default=None, ge=0, le=LATEST_EPOCH)
 
 
 class _Images(_Model):
@@ -173,9 +179,9 @@ class DimseImages(_Images):
     storePort: int | None = Field(default=None, ge=1, le=65535)
     seriesConcurrency: int = Field(default=4, ge=1, le=64)
     cacheDir: str | None = None
-    cacheIdleSeconds: float = Field(default=600.0, gt=0)
-    cacheMaxBytes: int = Field(default=2 * 1024**3, gt=0)
-    firstResultTimeout: float = Field(default=20.0, gt=0)
+    cacheIdleSeconds: float = Field(default=600.0, gt=0, le=WEEK)
+    cacheMaxBytes: int = Field(default=2 * 1024**3, gt=0, le=2**50)
+    firstResultTimeout: float = Field(default=20.0, gt=0, le=600)
     maxTransfers: int = Field(default=4, ge=1, le=32)
     includeInstances: bool = True
 
@@ -201,7 +207,7 @@ class FolderImages(_Images):
     type: Literal["folder"]
     path: str
     index: str | None = None  # SQLite index file; relative paths are relative to ``path``
-    rescanSeconds: float | None = Field(default=None, gt=0)  # None: scan once, at start
+    rescanSeconds: float | None = Field(default=None, gt=0, le=WEEK)  # None: scan once, at start
 
 
 Images = Annotated[DicomWebImages | DimseImages | FolderImages, Field(discriminator="type")]
@@ -214,6 +220,24 @@ class TenantConfig(_Model):
     authorization: Authorization
     images: Images
     bindingTtl: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+
+    @model_validator(mode="after")
+    def _lookup(self) -> TenantConfig:
+        """``all-studies-on-server`` lists every patient's studies: only where no patient binding
+        is expected (``mock``, or ``disableAuthzChecks``). Behind a real authorizer it would show
+        each token's holder the whole archive (issue 13 item 8)."""
+        auth = self.authorization
+        if self.images.lookup == "all-studies-on-server" and not (
+            isinstance(auth, MockAuthorization) or auth.disableAuthzChecks
+        ):
+            raise PydanticCustomError(
+                "lookup_exposes_archive",
+                "all-studies-on-server lists every patient's studies; with authorization type "
+                "{auth_type} use studies-by-mrn (all-studies-on-server is only for mock or "
+                "disableAuthzChecks tenants)",
+                {"field": "images.lookup", "auth_type": auth.type},
+            )
+        return self
 
     def upstream_urls(self) -> list[str]:
         """Every URL this config makes the server contact (for the dynamic-tenant allow list)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,6 +51,35 @@ def check_depth(data: Any) -> None:
             pending.extend((child, depth + 1) for child in children)
 
 
+def check_finite(data: Any) -> None:
+    """Refuse ``NaN``, ``Infinity``, ``-Infinity`` and overflowing literals such as ``1e999``.
+
+    They are not JSON (RFC 8259 section 6) but Python's ``json`` reads them; they would then
+    overflow ``math.ceil``, timers and TTLs. Every such number is named by its field."""
+    problems: list[tuple[str, str]] = []
+    pending: list[tuple[Any, str]] = [(data, "")]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(
+                (path or "(root)", f"{value!r} is not a finite number (JSON has no NaN or Infinity)")
+            )
+        elif isinstance(value, dict):
+            pending.extend((v, f"{path}.{k}" if path else str(k)) for k, v in value.items())
+        elif isinstance(value, list):
+            pending.extend((v, f"{path}[{i}]") for i, v in enumerate(value))
+    if problems:
+        raise ConfigError("config has numbers that are not finite", sorted(problems))
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads`` for configs: depth and finiteness checked (see :func:`check_finite`)."""
+    data = json.loads(text)
+    check_depth(data)
+    check_finite(data)
+    return data
+
+
 def contains_env(data: Any) -> bool:
     if isinstance(data, dict):
         return ENV_KEY in data or any(contains_env(v) for v in data.values())
@@ -63,21 +93,30 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> TenantConfi
     if not isinstance(data, dict):
         raise ConfigError("config must be a JSON object", [("(root)", "must be a JSON object")])
     check_depth(data)
+    check_finite(data)
     resolved = resolve_env(data, os.environ if env is None else env)
     try:
         return TenantConfig.model_validate(resolved)
     except ValidationError as exc:
-        problems = [(_location(err["loc"]), err["msg"]) for err in exc.errors()]
+        problems = [(_field(err), err["msg"]) for err in exc.errors()]
         raise ConfigError("invalid tenant config", problems) from None
+
+
+def _field(error: Any) -> str:
+    """Where a validation error is: a model validator names its field in ``ctx["field"]``."""
+    named = (error.get("ctx") or {}).get("field")
+    return str(named) if named else _location(error["loc"])
 
 
 def load_file(path: Path, env: Mapping[str, str] | None = None) -> TenantConfig:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError("cannot read config", [("(file)", str(exc))]) from None
     except json.JSONDecodeError as exc:
         raise ConfigError("invalid JSON", [(f"line {exc.lineno} column {exc.colno}", exc.msg)]) from None
+    except RecursionError:
+        raise ConfigError("config is nested too deeply", [("(file)", "too deeply nested to read")]) from None
     return parse_config(data, env)
 
 
@@ -93,6 +132,7 @@ def decode_dynamic(encoded: str) -> Any:
             "dynamic config is not base64url-encoded JSON", [("(url)", "expected base64url(JSON)")]
         ) from None
     check_depth(data)
+    check_finite(data)
     return data
 
 
