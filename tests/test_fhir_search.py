@@ -219,3 +219,49 @@ def test_unknown_tenant_and_route(server: str) -> None:
     assert response.status_code == 404
     OperationOutcome.model_validate(response.json())
     assert httpx.get(f"{server}/a/fhir/Observation").status_code == 404
+
+
+def test_patient_identifier_modifier_is_applied(server: str, sample_data: SampleData) -> None:
+    """``patient:identifier=system|value`` was silently ignored (issue 13 item 7)."""
+    for name in ("patient:identifier", "subject:identifier", "subject:Patient.identifier"):
+        own = search(server, "a", **{name: f"urn:test:mrn|{A}"})
+        assert own.status_code == 200, (name, own.text)
+        assert uids(own.json()) == set(sample_data.patients[A])
+        other = search(server, "a", **{name: f"urn:test:mrn|{B}"})
+        assert other.status_code == 403, name
+        OperationOutcome.model_validate(other.json())
+    both = search(server, "a", patient="pat-a", **{"patient:identifier": f"urn:test:mrn|{B}"})
+    assert both.status_code == 403  # applied, not ignored: it names another patient
+    typed = search(server, "a", **{"subject:Patient": "pat-a"})
+    assert uids(typed.json()) == set(sample_data.patients[A])
+
+
+def test_missing_modifier(server: str, sample_data: SampleData) -> None:
+    none = search(server, "a", patient="pat-a", **{"identifier:missing": "true"}).json()
+    assert none["total"] == 0 and "entry" not in none
+    dated = search(server, "a", patient="pat-a", **{"started:missing": "false"}).json()
+    undated = search(server, "a", patient="pat-a", **{"started:missing": "true"}).json()
+    assert uids(dated) | uids(undated) == set(sample_data.patients[A])
+    assert all(s.get("started") for s in studies(dated)) and not any(
+        s.get("started") for s in studies(undated)
+    )
+
+
+def test_unsupported_modifiers_are_400_when_strict_and_never_widen_when_ignored(
+    server: str, sample_data: SampleData
+) -> None:
+    strict = {"Prefer": "handling=strict"}
+    for name, value in (("patient:not", "pat-b"), ("identifier:text", "x"), ("started:exact", "2020")):
+        params = {"patient": "pat-a", name: value}
+        refused = httpx.get(f"{server}/a/fhir/ImagingStudy", params=params, headers=strict, timeout=30)
+        assert refused.status_code == 400, name
+        assert name in refused.json()["issue"][0]["diagnostics"]
+        lenient = search(server, "a", **params)
+        assert lenient.status_code == 200 and uids(lenient.json()) <= set(sample_data.patients[A])
+    # an ignored parameter never names the patient: the search still lacks one (403), and on an
+    # all-studies tenant it cannot stand in for the grant's patient either
+    for tenant in ("a", "all"):
+        for name in ("patient:not", "patient:below", "subject:Group", "patient:missing"):
+            value = "false" if name.endswith("missing") else "pat-a"
+            response = search(server, tenant, **{name: value})
+            assert response.status_code == 403, (tenant, name)

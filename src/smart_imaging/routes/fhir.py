@@ -2,13 +2,16 @@
 
 ImagingStudy search follows the SMART Imaging Access IG: the search must name the patient of
 the access token (``patient``, ``subject`` or ``patient.identifier``); another patient, or none,
-is a 403 with an OperationOutcome, never an empty Bundle.
+is a 403 with an OperationOutcome, never an empty Bundle. Behind a real authorizer (not
+``mock``) with checks on, the archive is searched by the token patient's MRN whatever the
+tenant's ``lookup``; a patient without an MRN finds nothing, never everything.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,7 +28,7 @@ from ..fhir.dates import parse_range
 from ..fhir.mrn import has_identifier, mrn_of
 from ..fhir.search import ImagingStudySearch, parse
 from ..sources import StudyQuery, StudyRecord
-from ..tenants.config import SmartAuthorization
+from ..tenants.config import MockAuthorization, SmartAuthorization
 from ..tenants.registry import Tenant
 from .context import app_state, authorize, tenant_base, tenant_of
 from .delay import check_delay
@@ -73,10 +76,8 @@ async def imaging_study_search(request: Request) -> FhirResponse:
     check_delay(tenant, "lookup")
     patient_id, mrn, subject = await _patient_context(tenant, grant, search)
     uids = _study_uids(search)
-    query = StudyQuery(
-        patient_id=mrn if tenant.config.images.lookup == "studies-by-mrn" else None, study_uids=uids or ()
-    )
-    records = [] if uids is None else await tenant.source.search(query)
+    query = StudyQuery(patient_id=mrn, study_uids=uids or ())
+    records = [] if uids is None or search.match_none else await tenant.source.search(query)
     records = sorted(_filter(records, search), key=lambda r: fis.started(r) or "", reverse=True)
     return FhirResponse(_bundle(request, tenant, search, records, patient_id, subject, query.patient_id))
 
@@ -84,9 +85,10 @@ async def imaging_study_search(request: Request) -> FhirResponse:
 async def _patient_context(
     tenant: Tenant, grant: AccessGrant, search: ImagingStudySearch
 ) -> tuple[str | None, str | None, dict[str, Any]]:
-    """(patient bound into WADO bindings, MRN to search by, ImagingStudy.subject)."""
+    """(patient bound into WADO bindings, MRN to search by or None for every study,
+    ImagingStudy.subject)."""
     images = tenant.config.images
-    needs_patient = images.lookup == "studies-by-mrn"
+    by_mrn = images.lookup == "studies-by-mrn"
 
     def mrn(patient: dict[str, Any]) -> str | None:
         return mrn_of(patient, images.mrn, fallback="mrn" not in images.model_fields_set)
@@ -101,6 +103,9 @@ async def _patient_context(
             )
         if any(p != grant.patient_id for p in search.patients):
             raise Forbidden("the search names a patient other than the one the access token allows")
+        # Defence in depth: config validation refuses all-studies-on-server behind a real
+        # authorizer; should such a config get through, search by MRN all the same.
+        needs_patient = by_mrn or not isinstance(tenant.config.authorization, MockAuthorization)
         patient = (
             await tenant.authorizer.patient(grant) if (needs_patient or search.patient_identifiers) else None
         )
@@ -109,7 +114,18 @@ async def _patient_context(
                 raise Forbidden("patient.identifier does not identify the patient of the access token")
         found = mrn(patient) if (patient and needs_patient) else None
         return grant.patient_id, (found or "") if needs_patient else None, _subject(tenant, grant.patient_id)
-    patient = await tenant.authorizer.patient(grant)
+    return _open_context(tenant, grant, search, await tenant.authorizer.patient(grant), mrn)
+
+
+def _open_context(
+    tenant: Tenant,
+    grant: AccessGrant,
+    search: ImagingStudySearch,
+    patient: dict[str, Any] | None,
+    mrn: Callable[[dict[str, Any]], str | None],
+) -> tuple[str | None, str | None, dict[str, Any]]:
+    """The context of a tenant with ``disableAuthzChecks``: the patient the search names."""
+    by_mrn = tenant.config.images.lookup == "studies-by-mrn"
     requested = search.patients[0] if search.patients else grant.patient_id
     if patient is not None:
         value = mrn(patient)
@@ -117,11 +133,12 @@ async def _patient_context(
         value = search.patient_identifiers[0].value
     else:
         value = requested
-    if needs_patient and not value:
+    if by_mrn and not value:
         raise BadRequest("this tenant looks studies up by MRN: give patient or patient.identifier")
+    restriction = value if by_mrn else None
     if requested:
-        return None, value, _subject(tenant, requested)
-    return None, value, {"identifier": {"value": value}} if value else {"display": "unknown"}
+        return None, restriction, _subject(tenant, requested)
+    return None, restriction, {"identifier": {"value": value}} if value else {"display": "unknown"}
 
 
 def _subject(tenant: Tenant, patient_id: str | None) -> dict[str, Any]:
@@ -148,6 +165,8 @@ def _filter(records: list[StudyRecord], search: ImagingStudySearch) -> list[Stud
         started_range = parse_range(started) if started else None
         updated = record.last_updated or started
         updated_range = parse_range(updated) if updated else None
+        if search.started_missing is not None and search.started_missing != (started_range is None):
+            continue
         if all(f.matches(started_range) for f in search.started) and all(
             f.matches(updated_range) for f in search.last_updated
         ):
