@@ -37,9 +37,11 @@ def study_identifier(query: StudyQuery) -> Dataset | None:
     return ds
 
 
-def series_identifier(study_uid: str) -> Dataset:
+def series_identifier(study_uid: str, series_uid: str | None = None) -> Dataset:
     ds = _with_return_keys("SERIES", tags.SERIES_FIELDS)
     ds.StudyInstanceUID = study_uid
+    if series_uid:
+        ds.SeriesInstanceUID = series_uid
     return ds
 
 
@@ -85,6 +87,16 @@ def to_json(identifier: Dataset, fields: Iterable[str]) -> DicomJson:
         if key.upper() in wanted:
             out[key.upper()] = _clean_element(element)
     return out
+
+
+def count(identifier: Dataset, keyword: str) -> int | None:
+    """A count (IS) of a C-FIND answer, e.g. Number of Study Related Instances; None when the
+    archive left it out or sent something that is not a sane count."""
+    value = identifier.get(keyword)
+    text = clean(str(value if value is not None else ""))
+    if not text.isascii() or not text.isdigit() or len(text) > 10:  # IS holds at most 12 chars
+        return None
+    return int(text)
 
 
 def sop_classes(identifier: Dataset) -> list[str]:

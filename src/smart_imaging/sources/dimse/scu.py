@@ -1,8 +1,8 @@
 """Blocking DIMSE service users (pynetdicom): C-FIND, C-GET and C-MOVE. Run these in threads.
 
 Statuses are data (PS3.7 C, PS3.4 C.4): Pending answers carry results, Success ends the
-operation, anything else becomes an ``UpstreamError`` naming the status. A retrieve counts as
-complete only on Success with no failed or warning sub-operations (PS3.4 C.4.2.1.5).
+operation, anything else becomes an ``UpstreamError`` naming the status. How a retrieve's
+responses are judged (counts, aborts, silence) is ``progress``'s job (PS3.4 C.4.2.1.5, C.4.3.1.3).
 """
 
 from __future__ import annotations
@@ -48,8 +48,9 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelMove as MOVE_MODEL,
 )
 
-from ...errors import NotFound, UpstreamError
+from ...errors import UpstreamError
 from .part10 import EncodedDataSet, InstanceKeys, SpooledDataSet, read_keys
+from .progress import PENDING, SUCCESS, Outcome, Progress
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,6 @@ TRANSFER_SYNTAXES = (
     RLELossless,
 )
 MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: presentation context IDs are odd numbers 1..255
-SUCCESS, PENDING = 0x0000, (0xFF00, 0xFF01)
 REFUSED_OUT_OF_RESOURCES = 0xA702
 CANNOT_UNDERSTAND = 0xC000
 
@@ -241,11 +241,6 @@ def find_session(peer: Peer) -> Iterator[FindSession]:
 # ---------------------------------------------------------------- retrieve
 
 
-@dataclass(frozen=True)
-class Outcome:
-    completed: int
-
-
 def retrieve(
     peer: Peer,
     method: Literal["c-get", "c-move"],
@@ -256,7 +251,12 @@ def retrieve(
     move_destination: str = "",
     message_id: int = 1,
 ) -> Outcome:
-    """C-GET (data comes back on this association) or C-MOVE (to our storage SCP)."""
+    """C-GET (data comes back on this association) or C-MOVE (to our storage SCP).
+
+    Returns the outcome of a retrieve that ended with Success; raises ``UpstreamError`` (or
+    ``UpstreamTimeout``) when it ended otherwise, was aborted or the archive fell silent.
+    """
+    progress = Progress(method.upper(), peer.describe(), peer.timeout)
     ae = _new_ae(peer)
     handlers: list[Any] = []
     roles: list[Any] = []
@@ -266,13 +266,12 @@ def retrieve(
             ae.add_requested_context(sop_class, list(syntaxes))
         roles = [build_role(c, scp_role=True) for c in dict.fromkeys(sop_classes or _DEFAULT)]
         handlers = [
-            (evt.EVT_C_STORE, lambda event: store_event(event, receive)),
+            (evt.EVT_C_STORE, lambda event: _stored(progress, store_event(event, receive))),
             (evt.EVT_DIMSE_RECV, track_spool),
         ]
     else:
         ae.add_requested_context(MOVE_MODEL)
     established: list[Association] = []
-    last: Dataset | None = None
     try:
         with _associate(ae, peer, ext_neg=roles, evt_handlers=handlers) as assoc:
             established.append(assoc)
@@ -281,38 +280,28 @@ def retrieve(
                 responses = assoc.send_c_get(identifier, GET_MODEL, msg_id=message_id)
             else:
                 responses = assoc.send_c_move(identifier, move_destination, MOVE_MODEL, msg_id=message_id)
-            for status, _ in responses:
-                if cancel.requested:
-                    raise UpstreamError("retrieval cancelled")
-                code = _status(status, peer, method.upper())
-                last = status
-                if code not in PENDING:
-                    break
+            _follow(responses, progress, cancel, peer)
     finally:
         for assoc in established:  # released or killed by now: its DUL thread has stopped
             discard_spools(assoc)
-    return _outcome(last, peer, method)
+    return progress.outcome()
 
 
-def _outcome(final: Dataset | None, peer: Peer, method: str) -> Outcome:
-    name = method.upper()
-    if final is None:
-        raise UpstreamError(f"{peer.describe()} sent no {name} response")
-    code = int(final.Status)
-    failed = int(final.get("NumberOfFailedSuboperations", 0) or 0)
-    warned = int(final.get("NumberOfWarningSuboperations", 0) or 0)
-    completed = int(final.get("NumberOfCompletedSuboperations", 0) or 0)
-    if code == SUCCESS and not failed and not warned:
-        if completed == 0:
-            raise NotFound("no such study, series or instance in the archive")
-        return Outcome(completed)
-    if code & 0xF000 == 0xC000 and not (completed or failed or warned):
-        # "Unable to process" before any sub-operation: what Orthanc answers for unknown UIDs
-        raise NotFound(f"no such study, series or instance in the archive (status 0x{code:04X})")
-    raise UpstreamError(
-        f"{peer.describe()} ended {name} with status 0x{code:04X} "
-        f"({completed} sent, {failed} failed, {warned} with warnings)"
-    )
+def _follow(responses: Iterator[tuple[Dataset, Any]], progress: Progress, cancel: Cancel, peer: Peer) -> None:
+    """Read responses up to the final one; an empty status means the association ended."""
+    for status, _ in responses:
+        if cancel.requested:
+            raise UpstreamError("retrieval cancelled")
+        if status is None or "Status" not in status:
+            raise progress.interrupted(peer.calling_ae)
+        if progress.response(status):
+            return
+
+
+def _stored(progress: Progress, status: int) -> int:
+    if status == SUCCESS:
+        progress.stored_one()
+    return status
 
 
 def _status(status: Dataset | None, peer: Peer, what: str) -> int:

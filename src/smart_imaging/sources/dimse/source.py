@@ -29,8 +29,8 @@ from ...dicom import multipart, tags
 from ...errors import BadRequest, NotFound, SmartImagingError, UpstreamError
 from ...tenants.config import DimseImages
 from ..base import SeriesRecord, StudyQuery, StudyRecord, WadoRequest, WadoResponse
+from . import census, progress, scu, wado
 from . import identifiers as ids
-from . import scu, wado
 from .cache import TransferCache
 from .storage_scp import SCPS, Route, StorageScp
 from .transfer import State, Transfer, TransferKey
@@ -187,20 +187,21 @@ class DimseSource:
     async def _run(self, transfer: Transfer) -> None:
         route: Route | None = None
         scp: StorageScp | None = None
+        listed: asyncio.Future[int | None] | None = None
         try:
             if self.config.retrieval == "c-move":
                 scp = self._storage_scp()
                 route = Route(*_parts(transfer.key), transfer.receive)
                 scp.add(route)
+            listed = self._census(transfer.key)
             outcome = await self._in(self._transfer_pool, self._retrieve, transfer)
-            if outcome.completed > len(transfer.instances):
-                raise UpstreamError(
-                    f"{self.peer.describe()} reported {outcome.completed} "
-                    f"instances sent but {len(transfer.instances)} arrived"
-                )
+            received = len(transfer.instances)
+            progress.check_delivery(
+                outcome, received, await listed, self.peer.describe(), self.config.retrieval.upper()
+            )
             transfer.finish(None)
         except SmartImagingError as exc:
-            transfer.finish(exc)
+            self._failed(transfer, exc)
         except Exception:
             log.exception("DIMSE retrieval failed")
             transfer.finish(UpstreamError(f"retrieval from {self.peer.describe()} failed"))
@@ -214,7 +215,22 @@ class DimseSource:
                 self.cache.forget(transfer)
                 await self._remove(transfer.directory)
 
-    def _retrieve(self, transfer: Transfer) -> scu.Outcome:
+    def _census(self, key: TransferKey) -> asyncio.Future[int | None]:
+        """C-FIND's count for a study or series key, counted while the retrieve runs."""
+        if key.instance_uid is not None:
+            done: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)  # one instance: the retrieve's own counts say it all
+            return done
+        return asyncio.ensure_future(
+            self._in(self._find_pool, census.listed_instances, self.peer, key.study_uid, key.series_uid)
+        )
+
+    def _failed(self, transfer: Transfer, error: SmartImagingError) -> None:
+        if transfer.state is State.RUNNING and not transfer.cancel.requested:
+            log.warning("DIMSE retrieval of study %s failed: %s", transfer.key.study_uid, error.message)
+        transfer.finish(error)
+
+    def _retrieve(self, transfer: Transfer) -> progress.Outcome:
         """Worker thread: one C-GET or C-MOVE for the transfer's key."""
         if transfer.cancel.requested:
             raise UpstreamError("retrieval cancelled")

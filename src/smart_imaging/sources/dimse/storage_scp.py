@@ -18,9 +18,9 @@ from pynetdicom.presentation import AllStoragePresentationContexts
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from .part10 import EncodedDataSet, InstanceKeys
+from .progress import SUCCESS
 from .scu import (
     REFUSED_OUT_OF_RESOURCES,
-    SUCCESS,
     TRANSFER_SYNTAXES,
     Receiver,
     discard_spools,

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from ...errors import SmartImagingError, Unavailable
 from .part10 import EncodedDataSet, InstanceFile, InstanceKeys, write_instance
-from .scu import CANNOT_UNDERSTAND, REFUSED_OUT_OF_RESOURCES, SUCCESS, Cancel
+from .progress import SUCCESS
+from .scu import CANNOT_UNDERSTAND, REFUSED_OUT_OF_RESOURCES, Cancel
 
 log = logging.getLogger(__name__)
 
