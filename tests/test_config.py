@@ -268,3 +268,15 @@ def test_all_studies_lookup_only_where_no_patient_binding_is_expected() -> None:
         )
     by_mrn = {**images, "lookup": "studies-by-mrn"}
     assert parse_config({"authorization": {"type": "smart-on-fhir", **smart}, "images": by_mrn})
+
+
+def test_integer_literals_beyond_the_digit_limit_are_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    """``json.loads`` raises a plain ValueError (not JSONDecodeError) past 4300 digits."""
+    (tmp_path / "big.json").write_text(
+        '{"authorization": {"type": "mock"}, "images": {"type": "dicom-web", "endpoint": "http://a/b",'
+        ' "seriesConcurrency": 1' + "0" * 5000 + "}}"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_dir(tmp_path)
+    ((where, what),) = caught.value.problems
+    assert where == "big.json: (file)" and "digits" in what

@@ -187,3 +187,12 @@ def test_dates_at_the_ends_of_the_calendar_do_not_overflow() -> None:
     assert everything.matches(parse_range("2020-06-15"))
     assert parse_filter("ge0001-01-01", "started").matches(parse_range("2020-06-15"))
     assert parse_range("0000-01-01") is None and parse_range("2020-06-15T10:00+24:00") is None
+
+
+def test_a_malformed_patient_identifier_list_identifies_nothing() -> None:
+    from smart_imaging.fhir.mrn import has_identifier
+
+    for malformed in (5, "MRN-1", {"value": "MRN-1"}, None, [None, 3, "x"]):
+        assert has_identifier({"identifier": malformed}, None, "MRN-1") is False
+    assert has_identifier({"identifier": [{"system": "s", "value": "MRN-1"}]}, "s", "MRN-1")
+    assert not has_identifier({"identifier": [{"system": "s", "value": "MRN-1"}]}, "t", "MRN-1")

@@ -36,7 +36,12 @@ def mrn_of(patient: dict[str, Any], expressions: list[str], fallback: bool = Fal
 
 
 def has_identifier(patient: dict[str, Any], system: str | None, value: str) -> bool:
-    for identifier in patient.get("identifier") or []:
+    """True when one of the Patient's identifiers has ``value`` (and ``system``, when given).
+    A malformed ``identifier`` (an EHR's answer, not ours) identifies nothing."""
+    identifiers = patient.get("identifier")
+    if not isinstance(identifiers, list):
+        return False
+    for identifier in identifiers:
         if not isinstance(identifier, dict) or identifier.get("value") != value:
             continue
         if system is None or identifier.get("system") == system:

@@ -117,6 +117,8 @@ def load_file(path: Path, env: Mapping[str, str] | None = None) -> TenantConfig:
         raise ConfigError("invalid JSON", [(f"line {exc.lineno} column {exc.colno}", exc.msg)]) from None
     except RecursionError:
         raise ConfigError("config is nested too deeply", [("(file)", "too deeply nested to read")]) from None
+    except ValueError as exc:  # e.g. an integer literal beyond int()'s 4300-digit limit
+        raise ConfigError("invalid JSON", [("(file)", str(exc))]) from None
     return parse_config(data, env)
 
 
