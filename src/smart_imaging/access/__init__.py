@@ -1,0 +1,1 @@
+"""Who may see what: pure access decisions (no I/O)."""
