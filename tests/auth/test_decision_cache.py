@@ -2,13 +2,8 @@ import asyncio
 
 import pytest
 
-from smart_imaging.auth.decision_cache import (
-    DecisionCache,
-    Outcome,
-    SingleFlight,
-    TtlCache,
-    token_key,
-)
+from smart_imaging.auth.decision_cache import DecisionCache, Outcome, SingleFlight, token_key
+from smart_imaging.cache import TtlCache
 from smart_imaging.errors import Unauthorized
 
 
@@ -29,7 +24,7 @@ def test_token_key_is_a_hash_not_the_token() -> None:
 
 def test_ttl_cache_expiry_and_bound() -> None:
     clock = Clock()
-    cache: TtlCache[int] = TtlCache(max_entries=2, clock=clock)
+    cache: TtlCache[str, int] = TtlCache(max_entries=2, clock=clock)
     cache.put("a", 1, 10)
     cache.put("b", 2, 10)
     assert cache.get("a") == 1  # a is now most recently used
@@ -84,12 +79,12 @@ async def test_decision_cache_keeps_positive_and_negative_outcomes_for_their_ttl
     async def grant() -> Outcome[str]:
         nonlocal calls
         calls += 1
-        return Outcome("granted", None, 60)
+        return Outcome.granted("granted", 60)
 
     async def refuse() -> Outcome[str]:
         nonlocal calls
         calls += 1
-        return Outcome(None, Unauthorized("inactive"), 5)
+        return Outcome.refused(Unauthorized("inactive"), 5)
 
     assert await cache.get_or_compute("good", grant) == "granted"
     assert await cache.get_or_compute("good", grant) == "granted"

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from smart_imaging.auth.claims import TokenPolicy, check_token
-from smart_imaging.auth.decision_cache import SingleFlight, TtlCache
+from smart_imaging.auth.decision_cache import SingleFlight
+from smart_imaging.cache import TtlCache
 from smart_imaging.errors import Unauthorized
 
 NOW = 1_700_000_000.0
@@ -31,7 +32,7 @@ def test_non_finite_exp_or_nbf_is_refused(claim: str, value: float) -> None:
 
 
 def test_ttl_cache_never_keeps_an_entry_with_a_nan_ttl() -> None:
-    cache: TtlCache[int] = TtlCache()
+    cache: TtlCache[str, int] = TtlCache()
     cache.put("k", 1, float("nan"))
     assert cache.get("k") is None and len(cache) == 0
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
 import pytest
 from authorizers import build
 from oidc_server import OidcServer, free_port
@@ -319,12 +318,12 @@ async def test_epic_sub_url_must_be_under_the_tenant_ehr(oidc: OidcServer, smart
 
 def test_epic_introspection_endpoint_is_derived_from_the_token_endpoint(smart_config) -> None:
     from smart_imaging.auth.discovery import SmartEndpoints
-    from smart_imaging.auth.vendors import EpicAuthorizer
+    from smart_imaging.auth.quirks import BY_TYPE
 
     config = SmartAuthorization.model_validate(smart_config(type="smart-on-fhir-with-epic-bugfixes"))
-    epic = EpicAuthorizer(config, httpx.AsyncClient())
+    epic = BY_TYPE[config.type]
     endpoints = SmartEndpoints(token_endpoint="https://fhir.epic.com/interconnect-fhir-oauth/oauth2/token")
-    derived = asyncio.run(epic.introspection_endpoint(endpoints))
+    derived = epic.introspection_endpoint(endpoints, config.introspectionEndpoint)
     assert derived == "https://fhir.epic.com/interconnect-fhir-oauth/oauth2/introspect"
 
 

@@ -1,26 +1,15 @@
-"""Authorizers: who is asking, for which patient. Built from ``authorization.type``."""
+"""Authorizers: who is asking, for which patient. Built from ``authorization.type``.
+
+One ``ComposedAuthorizer`` (``authorizer``) made of small parts (``parts``): a token verifier
+(``mock`` | ``introspection`` | ``jwt_tokens``), a patient resolver (``mock`` | ``patients``),
+vendor ``quirks`` and, for EHRs whose tokens name no patient, a request binder (``pins``).
+``build`` composes them from a tenant config.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import httpx
-
-from ..tenants.config import MockAuthorization, SmartAuthorization
+from .authorizer import ComposedAuthorizer
 from .base import AccessGrant, Authorizer, AuthRequest
-from .mock import MockAuthorizer
+from .build import build_authorizer
 
-__all__ = ["AccessGrant", "AuthRequest", "Authorizer", "build_authorizer"]
-
-
-def build_authorizer(
-    config: MockAuthorization | SmartAuthorization,
-    http: httpx.AsyncClient,
-    url_allowed: Callable[[str], bool] | None = None,
-) -> Authorizer:
-    """Make the authorizer a tenant's ``authorization`` section asks for."""
-    if isinstance(config, MockAuthorization):
-        return MockAuthorizer(config)
-    from .smart import build_smart_authorizer  # the SMART family lives in its own modules
-
-    return build_smart_authorizer(config, http, url_allowed)
+__all__ = ["AccessGrant", "AuthRequest", "Authorizer", "ComposedAuthorizer", "build_authorizer"]

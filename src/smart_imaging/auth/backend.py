@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
+from ..cache import TtlCache
 from ..errors import ConfigError, UpstreamError
 from ..tenants.config import ClientConfig
 from .discovery import Discovery
@@ -55,10 +57,10 @@ def signing_key(client: ClientConfig, where: str = "authorization.client") -> Si
         key: ECKey | RSAKey = (ECKey if alg == "ES384" else RSAKey).import_key(
             {k: v for k, v in jwk.items() if k not in ("key_ops", "ext", "use")}
         )
-    except (JoseError, ValueError, TypeError):
+    except (JoseError, ValueError, TypeError) as exc:  # their messages name key parameters, not values
         raise ConfigError(
             "invalid tenant config", [(f"{where}.jwkPrivate", f"not a valid private {alg} key")]
-        ) from None
+        ) from exc
     if not key.is_private:
         raise ConfigError("invalid tenant config", [(f"{where}.jwkPrivate", "key has no private part")])
     return SigningKey(key, alg, jwk.get("kid") or public.get("kid"))
@@ -121,23 +123,22 @@ class BackendTokens:
         self._discovery = discovery
         self._http = http
         self._timeout = timeout
-        self._clock = clock
-        self._token: str | None = None
-        self._renew_at = 0.0
+        self._tokens: TtlCache[str, str] = TtlCache(1, clock=clock)  # by scope
         self._lock = asyncio.Lock()
         self.requests = 0
 
     async def token(self) -> str:
         """A valid access token, from cache when it has more than ``REFRESH_MARGIN`` s left."""
         async with self._lock:
-            if self._token is None or self._clock() >= self._renew_at:
-                self._token, lifetime = await self._request()
-                self._renew_at = self._clock() + max(lifetime - REFRESH_MARGIN, lifetime / 2)
-            return self._token
+            token = self._tokens.get(self._scope)
+            if token is None:
+                token, lifetime = await self._request()
+                self._tokens.put(self._scope, token, max(lifetime - REFRESH_MARGIN, lifetime / 2))
+            return token
 
     def forget(self) -> None:
         """Drop the cached token (e.g. after the EHR rejected it)."""
-        self._token = None
+        self._tokens.clear()
 
     async def assertion_auth(self) -> ClientAuth:
         """``private_key_jwt`` client authentication (audience: the token endpoint)."""
@@ -175,6 +176,11 @@ def parse_token_response(body: dict[str, Any]) -> tuple[str, float]:
         or token_type.lower() != "bearer"
     ):
         raise UpstreamError("EHR token endpoint answered no usable bearer access token")
-    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or expires_in <= 0:
+    if (
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, (int, float))
+        or math.isnan(expires_in)
+        or expires_in <= 0
+    ):
         raise UpstreamError("EHR token endpoint answered an invalid expires_in")
     return token, float(min(expires_in, 24 * 3600))

@@ -3,20 +3,24 @@
 A viewer fires hundreds of WADO requests with one token; each must be authorized, but the EHR
 should see one introspection. Entries are keyed by ``token_key(token)`` (SHA-256), never by the
 token itself. Positive decisions live until ``min(token exp, ttl)``; negative ones (401/403)
-for a few seconds; transient failures (503/502) are not cached. The cache is bounded (least
-recently used entries go first). Concurrent callers asking about the same key while a decision
-is being made share that one computation.
+for a few seconds, stored as a ``Refusal`` (the data to build the error, never the exception
+itself) so every request gets its own exception; transient failures (503/502) are not cached. The
+cache is a bounded ``smart_imaging.cache.TtlCache``. Concurrent callers asking about the same key
+while a decision is being made share that one computation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from ..cache import TtlCache
+from ..errors import SmartImagingError
 
 V = TypeVar("V")
 
@@ -26,45 +30,36 @@ def token_key(token: str) -> str:
     return hashlib.sha256(b"smart-imaging/token\0" + token.encode("utf-8", "replace")).hexdigest()
 
 
-class TtlCache(Generic[V]):
-    """A bounded LRU map whose entries expire after their own TTL (monotonic clock)."""
+@dataclass(frozen=True)
+class Refusal:
+    """What it takes to raise an error again (a cached 401/403, or one failure shared by concurrent
+    callers): its class, constructor arguments and the attributes its constructor set (``message``,
+    ``headers``, ``error``...), copied. Never the instance: one exception raised on many requests
+    would pile up their tracebacks and carry one request's context into another's, and concurrent
+    requests would share (and could alter) one object."""
 
-    def __init__(self, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
-        self._entries: OrderedDict[str, tuple[float, V]] = OrderedDict()
-        self._max = max(1, max_entries)
-        self._clock = clock
+    kind: type[SmartImagingError]
+    args: tuple[Any, ...]
+    attributes: tuple[tuple[str, Any], ...]
 
-    def get(self, key: str) -> V | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry[0] <= self._clock():
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        return entry[1]
+    @classmethod
+    def of(cls, exc: SmartImagingError) -> Refusal:
+        return cls(type(exc), exc.args, tuple((k, copy.copy(v)) for k, v in vars(exc).items()))
 
-    def put(self, key: str, value: V, ttl: float) -> None:
-        if not ttl > 0:  # also NaN, which would never expire
-            self._entries.pop(key, None)
-            return
-        self._entries[key] = (self._clock() + ttl, value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
-
-    def pop(self, key: str) -> None:
-        self._entries.pop(key, None)
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
+    def error(self) -> SmartImagingError:
+        """A new exception equal to the one refused, with no traceback, cause or context."""
+        exc = self.kind(*self.args)
+        for name, value in self.attributes:
+            setattr(exc, name, copy.copy(value))
+        return exc
 
 
 class SingleFlight(Generic[V]):
-    """Run at most one computation per key at a time; concurrent callers await the same one."""
+    """Run at most one computation per key at a time; concurrent callers await the same one.
+
+    When it fails with a ``SmartImagingError``, each waiting caller raises its own copy (same
+    cause), never the leader's instance.
+    """
 
     def __init__(self) -> None:
         self._running: dict[str, asyncio.Future[V]] = {}
@@ -73,6 +68,8 @@ class SingleFlight(Generic[V]):
         while (running := self._running.get(key)) is not None:
             try:
                 return await asyncio.shield(running)
+            except SmartImagingError as exc:
+                raise Refusal.of(exc).error() from exc.__cause__
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if not running.cancelled() or (task is not None and task.cancelling()):
@@ -98,15 +95,24 @@ class SingleFlight(Generic[V]):
 
 @dataclass(frozen=True)
 class Outcome(Generic[V]):
-    """A decision: a value, or the (401/403) error to raise again. ``ttl`` in seconds."""
+    """A decision to remember for ``ttl`` seconds: a value, or the refusal to raise afresh."""
 
     value: V | None
-    error: Exception | None
+    refusal: Refusal | None
     ttl: float
 
+    @classmethod
+    def granted(cls, value: V, ttl: float) -> Outcome[V]:
+        return cls(value, None, ttl)
+
+    @classmethod
+    def refused(cls, exc: SmartImagingError, ttl: float) -> Outcome[V]:
+        return cls(None, Refusal.of(exc), ttl)
+
     def unwrap(self) -> V:
-        if self.error is not None:
-            raise self.error.with_traceback(None)
+        """The value, or raise a new instance of the refused error."""
+        if self.refusal is not None:
+            raise self.refusal.error()
         assert self.value is not None
         return self.value
 
@@ -115,10 +121,12 @@ class DecisionCache(Generic[V]):
     """``TtlCache`` + ``SingleFlight``: compute an ``Outcome`` once per key and remember it."""
 
     def __init__(self, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
-        self._cache: TtlCache[Outcome[V]] = TtlCache(max_entries, clock)
+        self._cache: TtlCache[str, Outcome[V]] = TtlCache(max_entries, clock=clock)
         self._flight: SingleFlight[Outcome[V]] = SingleFlight()
 
     async def get_or_compute(self, key: str, compute: Callable[[], Awaitable[Outcome[V]]]) -> V:
+        """The remembered outcome for ``key``, else computed once; a refusal raises a new error on
+        every call. A computation that raises (a transient 502/503) is not remembered."""
         cached = self._cache.get(key)
         if cached is None:
             cached = await self._flight.run(key, lambda: self._compute_and_store(key, compute))

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..cache import TtlCache
 from ..errors import UpstreamError
 from .outbound import request_json
 
@@ -65,8 +66,14 @@ def _is_http_url(value: object) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+@dataclass(frozen=True)
+class _Fetched:
+    document: dict[str, Any]
+    endpoints: SmartEndpoints
+
+
 class Discovery:
-    """The EHR's endpoints: config overrides first, then the discovered document."""
+    """The EHR's endpoints: config overrides first, then the discovered document (cached ``ttl``)."""
 
     def __init__(
         self,
@@ -80,34 +87,43 @@ class Discovery:
         url_allowed: Callable[[str], bool] | None = None,
     ) -> None:
         self.url = fhir_base_url.rstrip("/") + WELL_KNOWN
+        self.overrides = overrides
         self._url_allowed = url_allowed  # dynamic tenants: discovered endpoints must pass it too
         self._http = http
-        self._overrides = overrides
         self._timeout = timeout
-        self._ttl = ttl
-        self._clock = clock
-        self._cached: SmartEndpoints | None = None
-        self._document: dict[str, Any] = {}
-        self._fetched_at = 0.0
+        self._cache: TtlCache[str, _Fetched] = TtlCache(1, ttl=ttl, clock=clock)
         self._lock = asyncio.Lock()
         self.fetches = 0
 
     async def endpoints(self, *needed: str) -> SmartEndpoints:
         """The endpoints; fetches the document only when one of ``needed`` is not overridden."""
-        if needed and all(getattr(self._overrides, name) for name in needed):
-            return self._overrides
+        if needed and all(getattr(self.overrides, name) for name in needed):
+            return self.overrides
         async with self._lock:
-            if self._cached is None or self._clock() - self._fetched_at > self._ttl:
-                document = await self._fetch()
-                found = parse_smart_configuration(document)
-                self._check_allowed(found)
-                self._cached = found
-                self._document = document
-                self._fetched_at = self._clock()
-            endpoints = self._cached.overlaid_by(self._overrides)
+            endpoints = (await self._fetched()).endpoints.overlaid_by(self.overrides)
             if not all(getattr(endpoints, name) for name in needed):
-                self._cached = None  # incomplete for this use: ask again next time
+                self._cache.pop(self.url)  # incomplete for this use: ask again next time
             return endpoints
+
+    async def document(self) -> dict[str, Any]:
+        """The EHR's smart-configuration document with the config's overrides applied."""
+        async with self._lock:
+            fetched = await self._fetched()
+        endpoints = fetched.endpoints.overlaid_by(self.overrides)
+        return {
+            **fetched.document,
+            **{f.name: getattr(endpoints, f.name) for f in fields(endpoints) if getattr(endpoints, f.name)},
+        }
+
+    async def _fetched(self) -> _Fetched:
+        fetched = self._cache.get(self.url)
+        if fetched is None:
+            document = await self._fetch()
+            found = parse_smart_configuration(document)
+            self._check_allowed(found)
+            fetched = _Fetched(document, found)
+            self._cache.put(self.url, fetched)
+        return fetched
 
     def _check_allowed(self, found: SmartEndpoints) -> None:
         if self._url_allowed is None:
@@ -116,7 +132,7 @@ class Discovery:
             name
             for name in ("token_endpoint", "introspection_endpoint", "jwks_uri")
             if getattr(found, name)
-            and not getattr(self._overrides, name)
+            and not getattr(self.overrides, name)
             and not self._url_allowed(getattr(found, name))
         ]
         if refused:
@@ -124,14 +140,6 @@ class Discovery:
                 "EHR smart-configuration names a host that is not allowed for "
                 f"dynamic tenants ({', '.join(refused)})"
             )
-
-    async def document(self) -> dict[str, Any]:
-        """The EHR's smart-configuration document with the config's overrides applied."""
-        endpoints = await self.endpoints()
-        return {
-            **self._document,
-            **{f.name: getattr(endpoints, f.name) for f in fields(endpoints) if getattr(endpoints, f.name)},
-        }
 
     async def _fetch(self) -> dict[str, Any]:
         self.fetches += 1
@@ -141,6 +149,3 @@ class Discovery:
         if body is None:
             raise UpstreamError(f"EHR smart-configuration answered status {status}")
         return body
-
-    def forget(self) -> None:
-        self._cached = None

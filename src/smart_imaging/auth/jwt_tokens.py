@@ -1,4 +1,5 @@
-"""Local validation of JWT access tokens against the issuer's JWKS (RFC 7519, RFC 7517).
+"""The ``TokenVerifier`` for ``smart-on-fhir-jwt``: local validation of JWT access tokens against
+the issuer's JWKS (RFC 7519, RFC 7517).
 
 Checks the signature (asymmetric algorithms only), then the same claim rules as introspection
 (``claims.check_token``) with ``iss`` and ``aud`` required. The JWKS is cached and fetched again
@@ -14,6 +15,7 @@ import base64
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -21,9 +23,11 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from ..cache import TtlCache
 from ..errors import Unauthorized, UpstreamError
 from .discovery import Discovery
 from .outbound import request_json
+from .parts import VerifiedToken
 
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 MIN_REFRESH_INTERVAL = 10.0
@@ -37,8 +41,8 @@ def jwt_header(token: str) -> dict[str, Any]:
     try:
         segment = token.split(".", 1)[0]
         header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, UnicodeDecodeError):
-        raise Unauthorized("access token is not a JWT") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Unauthorized("access token is not a JWT") from exc
     if not isinstance(header, dict) or header.get("alg") not in ALGORITHMS:
         raise Unauthorized("access token is not signed with an accepted algorithm")
     return header
@@ -48,14 +52,20 @@ def verify_signature(token: str, keys: KeySet) -> dict[str, Any]:
     """Verify and return the claims; 401 on any failure."""
     try:
         claims = dict(jwt.decode(token, keys, algorithms=ALGORITHMS).claims)
-    except (JoseError, ValueError, TypeError):
-        raise Unauthorized("access token signature is invalid") from None
+    except (JoseError, ValueError, TypeError) as exc:
+        raise Unauthorized("access token signature is invalid") from exc
     claims["active"] = True
     return claims
 
 
+@dataclass(frozen=True)
+class _Fetched:
+    keys: KeySet
+    at: float
+
+
 class JwksCache:
-    """The issuer's key set, fetched lazily from ``jwks_uri``."""
+    """The issuer's key set, fetched lazily from ``jwks_uri`` and kept ``ttl`` seconds."""
 
     def __init__(
         self,
@@ -69,21 +79,23 @@ class JwksCache:
         self._discovery = discovery
         self._http = http
         self._timeout = timeout
-        self._ttl = ttl
         self._clock = clock
-        self._keys: KeySet | None = None
-        self._fetched_at = -1e18
+        self._cache: TtlCache[str, _Fetched] = TtlCache(1, ttl=ttl, clock=clock)
         self._lock = asyncio.Lock()
         self.fetches = 0
 
     async def keys_for(self, kid: str | None) -> KeySet:
+        """The key set; fetched again for a ``kid`` it lacks (key rotation), within limits."""
         async with self._lock:
-            age = self._clock() - self._fetched_at
-            unknown_kid = kid is not None and self._keys is not None and not _has_kid(self._keys, kid)
-            if self._keys is None or age > self._ttl or (unknown_kid and age >= MIN_REFRESH_INTERVAL):
-                self._keys = await self._fetch()
-                self._fetched_at = self._clock()
-            return self._keys
+            fetched = self._cache.get("jwks")
+            if fetched is None or (
+                kid is not None
+                and not _has_kid(fetched.keys, kid)
+                and self._clock() - fetched.at >= MIN_REFRESH_INTERVAL
+            ):
+                fetched = _Fetched(await self._fetch(), self._clock())
+                self._cache.put("jwks", fetched)
+            return fetched.keys
 
     async def _fetch(self) -> KeySet:
         uri = (await self._discovery.endpoints("jwks_uri")).require("jwks_uri")
@@ -101,8 +113,31 @@ class JwksCache:
         ]
         try:
             return KeySet.import_key_set({"keys": public})
-        except (JoseError, ValueError, TypeError):
-            raise UpstreamError("EHR JWKS holds an invalid key") from None
+        except (JoseError, ValueError, TypeError) as exc:
+            raise UpstreamError("EHR JWKS holds an invalid key") from exc
+
+
+class JwtVerifier:
+    """``smart-on-fhir-jwt``: a JWT access token verified against the issuer's JWKS; ``iss`` must
+    be the configured or discovered issuer, ``aud`` include ``audience`` (default ``fhirBaseUrl``)."""
+
+    needs_token = True
+
+    def __init__(self, discovery: Discovery, jwks: JwksCache, *, audience: tuple[str, ...]) -> None:
+        self._discovery = discovery
+        self._jwks = jwks
+        self._audience = audience
+
+    async def verify(self, token: str | None) -> VerifiedToken:
+        if not token:
+            raise Unauthorized("missing access token", error=None)
+        header = jwt_header(token)
+        endpoints = await self._discovery.endpoints("jwks_uri", "issuer")
+        kid = header.get("kid")
+        claims = verify_signature(token, await self._jwks.keys_for(kid if isinstance(kid, str) else None))
+        if not endpoints.issuer:
+            raise UpstreamError("no issuer configured or discovered for JWT validation")
+        return VerifiedToken(claims, issuer=endpoints.issuer, audience=self._audience, require_iss_aud=True)
 
 
 def _has_kid(keys: KeySet, kid: str) -> bool:

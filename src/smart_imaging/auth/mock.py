@@ -1,32 +1,39 @@
-"""The ``mock`` authorizer: no token needed; the patient is fixed by the config, if any."""
+"""The ``mock`` authorization type: no token needed; the patient is fixed by the config, if any.
+
+Its parts: a ``TokenVerifier`` that vouches for the configured claims whatever the request
+carries, and a ``PatientResolver`` that answers the configured Patient resource.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..tenants.config import MockAuthorization
-from .base import AccessGrant, AuthRequest
+from .base import AccessGrant
+from .parts import VerifiedToken
+
+MOCK_SCOPE = "patient/*.rs"
+MOCK_CLIENT = "mock"
 
 
-class MockAuthorizer:
-    def __init__(self, config: MockAuthorization) -> None:
-        self._patient = config.patient
-        self._checks_disabled = config.disableAuthzChecks
+class MockVerifier:
+    needs_token = False
 
-    async def authorize(self, request: AuthRequest) -> AccessGrant:
-        patient_id = str(self._patient["id"]) if self._patient and self._patient.get("id") else None
-        return AccessGrant(
-            patient_id=patient_id,
-            checks_disabled=self._checks_disabled,
-            scopes=frozenset({"patient/*.rs"}),
-            client_id="mock",
-        )
+    def __init__(self, patient: dict[str, Any] | None) -> None:
+        claims: dict[str, Any] = {"active": True, "scope": MOCK_SCOPE, "client_id": MOCK_CLIENT}
+        if patient and patient.get("id"):
+            claims["patient"] = str(patient["id"])
+        self._claims = claims
+
+    async def verify(self, token: str | None) -> VerifiedToken:
+        return VerifiedToken(dict(self._claims))
+
+
+class ConfiguredPatient:
+    def __init__(self, patient: dict[str, Any] | None) -> None:
+        self._patient = patient
 
     async def patient(self, grant: AccessGrant) -> dict[str, Any] | None:
         return dict(self._patient) if self._patient else None
 
-    async def ehr_configuration(self) -> dict[str, Any] | None:
-        return None
-
-    async def aclose(self) -> None:
+    def clear(self) -> None:
         return None

@@ -1,7 +1,8 @@
 """Outbound HTTP calls to the EHR and its authorization server, with errors mapped once.
 
 Every call has its own timeout. Failures become errors from ``smart_imaging.errors`` that say
-which upstream failed and never include tokens or upstream bodies:
+which upstream failed and never include tokens or upstream bodies (the httpx or JSON error is
+chained as the cause, for tracebacks; its text names no token or body either):
 
 - unreachable, timed out, or answering 502/503/504: ``Unavailable`` (503, EHR unavailable)
 - any other 5xx, a body that is not the JSON object we expect: ``UpstreamError`` (502)
@@ -39,12 +40,12 @@ async def request_json(
     all_headers = {"Accept": "application/json", **(headers or {})}
     try:
         response = await http.request(method, url, headers=all_headers, data=data, timeout=timeout)
-    except httpx.TimeoutException:
+    except httpx.TimeoutException as exc:
         log.warning("%s timed out after %.1f s", what, timeout)
-        raise Unavailable(f"EHR unavailable: {what} timed out", retry_after=RETRY_AFTER) from None
+        raise Unavailable(f"EHR unavailable: {what} timed out", retry_after=RETRY_AFTER) from exc
     except httpx.HTTPError as exc:
         log.warning("%s unreachable: %s", what, type(exc).__name__)
-        raise Unavailable(f"EHR unavailable: {what} unreachable", retry_after=RETRY_AFTER) from None
+        raise Unavailable(f"EHR unavailable: {what} unreachable", retry_after=RETRY_AFTER) from exc
     status = response.status_code
     if status in (502, 503, 504):
         raise Unavailable(f"EHR unavailable: {what} answered {status}", retry_after=RETRY_AFTER)
@@ -60,8 +61,8 @@ def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
         raise UpstreamError(f"{what} answered more than {MAX_BODY} bytes")
     try:
         body = response.json()
-    except ValueError:
-        raise UpstreamError(f"{what} did not answer JSON") from None
+    except ValueError as exc:
+        raise UpstreamError(f"{what} did not answer JSON") from exc
     if not isinstance(body, dict):
         raise UpstreamError(f"{what} did not answer a JSON object")
     return body

@@ -1,0 +1,131 @@
+"""The one authorizer, composed of parts (``parts``) and a tenant's ``quirks.Quirks``.
+
+For each request: a tenant that is switched off refuses (``refuse_all``); no token is a bare 401
+challenge when the verifier needs one; then the decision on the token, cached by its hash
+(``decision_cache``): the verifier's claims judged by ``claims.check_token`` and the patient picked
+by the quirks; then per-request checks (``binder``, Meditech pins). Refusals are cached as data and
+raised afresh on every request; transient upstream failures (502/503) are never cached.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import Forbidden, Unauthorized
+from .backend import BackendTokens
+from .base import AccessGrant, AuthRequest
+from .claims import check_token, require_patient
+from .decision_cache import DecisionCache, Outcome, Refusal, token_key
+from .discovery import Discovery
+from .parts import PatientResolver, RequestBinder, TokenVerifier, VerifiedToken
+from .quirks import Quirks
+
+log = logging.getLogger("smart_imaging.auth")
+
+MAX_DECISIONS = 10_000
+
+
+@dataclass(frozen=True)
+class DecisionRules:
+    """The tenant's settings for decisions (``authorization.*``)."""
+
+    fhir_base_url: str = ""  # where a patient named by URL must live (Epic ``sub``)
+    checks_disabled: bool = False  # ``disableAuthzChecks``: scope and patient rules skipped
+    cache_ttl: float = 0.0  # ``cacheTtl``: longest life of a grant (never past the token's exp)
+    negative_ttl: float = 0.0  # ``negativeCacheTtl``: life of a 401/403
+
+
+class ComposedAuthorizer:
+    """``authorize`` / ``patient`` / ``ehr_configuration`` (the ``base.Authorizer`` protocol) from
+    a token verifier, a patient resolver, vendor quirks and an optional request binder.
+
+    ``discovery`` (SMART types) answers ``ehr_configuration``; ``backend`` is the server's own
+    backend-services client shared by the parts, or None (mock, Meditech).
+    """
+
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        patients: PatientResolver,
+        quirks: Quirks,
+        rules: DecisionRules,
+        *,
+        binder: RequestBinder | None = None,
+        discovery: Discovery | None = None,
+        backend: BackendTokens | None = None,
+        refuse_all: Refusal | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.verifier = verifier
+        self.patients = patients
+        self.quirks = quirks
+        self.rules = rules
+        self.binder = binder
+        self.discovery = discovery
+        self.backend = backend
+        self._refuse_all = refuse_all
+        self._clock = clock
+        self._decisions: DecisionCache[AccessGrant] = DecisionCache(MAX_DECISIONS)
+
+    async def authorize(self, request: AuthRequest) -> AccessGrant:
+        if self._refuse_all is not None:
+            raise self._refuse_all.error()
+        if not request.token and self.verifier.needs_token:
+            raise Unauthorized("missing access token", error=None)
+        key = token_key(request.token or "")
+        grant = await self._decisions.get_or_compute(key, lambda: self._decide(request.token, key))
+        return await self.binder.bind(grant, request, key) if self.binder else grant
+
+    async def patient(self, grant: AccessGrant) -> dict[str, Any] | None:
+        return await self.patients.patient(grant)
+
+    async def ehr_configuration(self) -> dict[str, Any] | None:
+        return await self.discovery.document() if self.discovery else None
+
+    async def aclose(self) -> None:
+        self._decisions.clear()
+        self.patients.clear()
+        if self.binder:
+            self.binder.clear()
+
+    async def _decide(self, token: str | None, key: str) -> Outcome[AccessGrant]:
+        try:
+            verified = await self.verifier.verify(token)
+            now = self._clock()
+            grant = self._grant(verified, now)
+        except (Unauthorized, Forbidden) as exc:
+            cause = f" ({type(exc.__cause__).__name__})" if exc.__cause__ else ""
+            log.info("token %s refused: %s%s", key[:8], exc.message, cause)
+            return Outcome.refused(exc, self.rules.negative_ttl)
+        log.debug("token %s granted patient %s", key[:8], grant.patient_id)
+        return Outcome.granted(grant, self._grant_ttl(verified.claims.get("exp"), now))
+
+    def _grant(self, verified: VerifiedToken, now: float) -> AccessGrant:
+        """The grant for verified claims, or raise 401/403 (pure apart from ``now``)."""
+        claims, disabled = verified.claims, self.rules.checks_disabled
+        scopes = check_token(claims, verified.policy(self.quirks.resources, not disabled), now)
+        patient_id = self.quirks.patient_of(claims, self.rules.fhir_base_url)
+        require_patient(patient_id, disabled or not self.quirks.token_names_patient)
+        exp = claims.get("exp")
+        return AccessGrant(
+            patient_id=patient_id,
+            checks_disabled=disabled,
+            scopes=scopes,
+            client_id=_str(claims.get("client_id")),
+            subject=_str(claims.get("sub")),
+            extra={"exp": exp} if isinstance(exp, (int, float)) else {},
+        )
+
+    def _grant_ttl(self, exp: object, now: float) -> float:
+        """``cacheTtl``, but never past the token's ``exp`` (already checked to be finite)."""
+        if not isinstance(exp, (int, float)):
+            return self.rules.cache_ttl
+        return min(exp - now, self.rules.cache_ttl)
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,0 +1,135 @@
+"""Building a tenant's authorizer from its ``authorization`` section: the composition root.
+
+``authorization.type`` picks the parts: the token verifier (mock | RFC 7662 introspection |
+local JWT), the patient resolver (configured | EHR Patient read), the vendor ``Quirks`` and, for
+EHRs whose tokens name no patient, the request binder (``pins``). Building does no network I/O:
+discovery, the backend token and the JWKS are fetched on the first request that needs them. A
+config that cannot work fails here with ``ConfigError`` (startup, or 400 for ``/dyn/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from ..errors import ConfigError
+from ..tenants.config import MockAuthorization, SmartAuthorization
+from .authorizer import ComposedAuthorizer, DecisionRules
+from .backend import DEFAULT_SCOPE, BackendTokens, signing_key
+from .claims import normalize_audience
+from .discovery import Discovery, SmartEndpoints
+from .introspection import IntrospectionVerifier, client_authenticator
+from .jwt_tokens import JwksCache, JwtVerifier
+from .mock import ConfiguredPatient, MockVerifier
+from .parts import TokenVerifier
+from .patients import EhrPatients
+from .pins import PatientPins, gate
+from .quirks import BY_TYPE, MOCK, Quirks
+
+
+def build_authorizer(
+    config: MockAuthorization | SmartAuthorization,
+    http: httpx.AsyncClient,
+    url_allowed: Callable[[str], bool] | None = None,
+) -> ComposedAuthorizer:
+    """Make the authorizer a tenant's ``authorization`` section asks for. ``url_allowed``
+    (dynamic tenants) must accept every endpoint discovery finds."""
+    if isinstance(config, MockAuthorization):
+        return build_mock_authorizer(config)
+    return build_smart_authorizer(config, http, url_allowed)
+
+
+def build_mock_authorizer(config: MockAuthorization) -> ComposedAuthorizer:
+    return ComposedAuthorizer(
+        MockVerifier(config.patient),
+        ConfiguredPatient(config.patient),
+        MOCK,
+        DecisionRules(checks_disabled=config.disableAuthzChecks),
+    )
+
+
+def build_smart_authorizer(
+    config: SmartAuthorization, http: httpx.AsyncClient, url_allowed: Callable[[str], bool] | None = None
+) -> ComposedAuthorizer:
+    quirks = BY_TYPE[config.type]
+    discovery = _discovery(config, http, url_allowed)
+    backend = _backend(config, quirks, discovery, http)
+    verifier = _verifier(config, quirks, discovery, backend, http)
+    pinned = quirks.patient_from_request
+    return ComposedAuthorizer(
+        verifier,
+        EhrPatients(http, config.fhirBaseUrl, backend, ttl=config.cacheTtl, timeout=config.timeout),
+        quirks,
+        DecisionRules(
+            fhir_base_url=config.fhirBaseUrl,
+            checks_disabled=config.disableAuthzChecks,
+            cache_ttl=config.cacheTtl,
+            negative_ttl=config.negativeCacheTtl,
+        ),
+        binder=PatientPins(http, config.fhirBaseUrl, timeout=config.timeout) if pinned else None,
+        discovery=discovery,
+        backend=backend,
+        refuse_all=gate(config.type, config.allowInsecurePatientFromRequest) if pinned else None,
+    )
+
+
+def _discovery(
+    config: SmartAuthorization, http: httpx.AsyncClient, url_allowed: Callable[[str], bool] | None
+) -> Discovery:
+    overrides = SmartEndpoints(
+        token_endpoint=config.tokenEndpoint,
+        introspection_endpoint=config.introspectionEndpoint,
+        jwks_uri=config.jwksUri,
+        issuer=config.issuer,
+    )
+    return Discovery(
+        config.fhirBaseUrl, http, timeout=config.timeout, overrides=overrides, url_allowed=url_allowed
+    )
+
+
+def _backend(
+    config: SmartAuthorization, quirks: Quirks, discovery: Discovery, http: httpx.AsyncClient
+) -> BackendTokens | None:
+    """The server's own SMART Backend Services client, when the config has a private key."""
+    client = config.client
+    if client is None or not client.jwkPrivate:
+        if quirks.needs_backend:
+            needs = f"{config.type} needs a backend-services client with a private JWK"
+            raise ConfigError("invalid tenant config", [("authorization.client.jwkPrivate", needs)])
+        return None
+    return BackendTokens(
+        client.client_id,
+        signing_key(client),
+        config.scope or DEFAULT_SCOPE,
+        discovery,
+        http,
+        timeout=config.timeout,
+    )
+
+
+def _verifier(
+    config: SmartAuthorization,
+    quirks: Quirks,
+    discovery: Discovery,
+    backend: BackendTokens | None,
+    http: httpx.AsyncClient,
+) -> TokenVerifier:
+    if config.type == "smart-on-fhir-jwt":
+        audience = normalize_audience(config.audience) or normalize_audience(config.fhirBaseUrl)
+        return JwtVerifier(discovery, JwksCache(discovery, http, timeout=config.timeout), audience=audience)
+    client = config.client
+    auth = client_authenticator(
+        quirks.introspection_auth or config.introspectionAuth,
+        client.client_id if client else "",
+        client.client_secret if client else None,
+        backend,
+    )
+    return IntrospectionVerifier(
+        discovery,
+        http,
+        auth,
+        endpoint=quirks.introspection_endpoint,
+        audience=config.audience,
+        timeout=config.timeout,
+    )
