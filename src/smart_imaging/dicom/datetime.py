@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-_DA = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
-_DA_OLD = re.compile(r"^(\d{4})\.(\d{2})\.(\d{2})$")
-_TM = re.compile(r"^(\d{2})(?::?(\d{2})(?::?(\d{2})(\.\d{1,6})?)?)?$")
-_TZ = re.compile(r"^([+-])(\d{2})(\d{2})$")
+_DA = re.compile(r"(?a)^(\d{4})(\d{2})(\d{2})$")
+_DA_OLD = re.compile(r"(?a)^(\d{4})\.(\d{2})\.(\d{2})$")
+_TM = re.compile(r"(?a)^(\d{2})(?::?(\d{2})(?::?(\d{2})(\.\d{1,6})?)?)?$")
+_TZ = re.compile(r"(?a)^([+-])(\d{2})(\d{2})$")
 
 
 def fhir_datetime(da: str | None, tm: str | None = None, tz: str | None = None) -> str | None:

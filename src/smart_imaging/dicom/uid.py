@@ -6,12 +6,12 @@ import re
 
 from ..errors import BadRequest
 
-_UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
+_UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+")
 
 
 def is_valid_uid(value: str) -> bool:
     """True for a syntactically valid UID: digits and dots, no leading zeros, at most 64 chars."""
-    return len(value) <= 64 and bool(_UID.match(value))
+    return len(value) <= 64 and bool(_UID.fullmatch(value))
 
 
 def require_uid(value: str, what: str = "UID") -> str:

@@ -29,7 +29,7 @@ async def validate_config(request: Request) -> JSONResponse:
             return _answer(request, None, [("(body)", f"more than {MAX_BODY} bytes")])
     try:
         data = json.loads(body.decode("utf-8") or "null")
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: also int() digit limit
         where = f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "(body)"
         return _answer(request, None, [(where, f"not valid JSON: {getattr(exc, 'msg', exc)}")])
     return _answer(request, data, await check(request, data))
