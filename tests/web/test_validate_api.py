@@ -43,3 +43,15 @@ def test_validate_config_api(demo: Any) -> None:
 
     answer = httpx.post(url, content=b"{not json").json()
     assert answer["valid"] is False and answer["problems"][0]["field"] == "line 1 column 2"
+
+
+def test_validate_config_api_refuses_unreadable_numbers(demo: Any) -> None:
+    url = f"{demo.base}/api/validate-config"
+    huge = (
+        '{"authorization": {"type": "mock"}, "images": {"type": "dicom-web", "timeout": ' + "9" * 5000 + "}}"
+    )
+    response = httpx.post(url, content=huge)
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["valid"] is False and answer["fhirBase"] is None
+    assert answer["problems"][0]["message"].startswith("not valid JSON")
