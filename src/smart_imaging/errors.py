@@ -94,6 +94,14 @@ class UpstreamError(SmartImagingError):
     error = "bad_gateway"
 
 
+class IncompleteTransfer(UpstreamError):
+    """502: an upstream's answer ended before it was complete (cut, killed, missing parts).
+
+    Raised by a source's body iterator mid-stream: the WADO route then aborts its own response
+    so that the client sees a broken transfer, never a clean partial study.
+    """
+
+
 class UpstreamTimeout(SmartImagingError):
     """504: an upstream did not answer in time."""
 

@@ -1,24 +1,36 @@
 """The ``dicom-web`` image source: QIDO-RS search and WADO-RS retrieval over httpx (PS3.18).
 
 Search results are filtered again by exact PatientID, since QIDO matching treats ``*`` and
-``?`` as wildcards and ``\\`` as a value separator: an MRN must never widen the match.
-Retrieval streams the archive's body through unchanged, chunk by chunk.
+``?`` as wildcards and ``\\`` as a value separator: an MRN must never widen the match. Series and
+instances that name another study or patient than the study they were listed under are dropped.
+
+The archive's JSON is read through one defensive layer (``dicom.safe_json`` for size and
+nesting, ``json_model.clean_datasets`` for shape and number ranges): what cannot be used is a 502.
+
+Retrieval streams the archive's body through chunk by chunk. Multipart answers pass through a
+:class:`~smart_imaging.dicom.multipart_stream.MultipartRelay`: a body that ends before its closing
+delimiter (an archive killed mid-stream, a proxy cutting a ``Connection: close`` answer) raises
+:class:`~smart_imaging.errors.IncompleteTransfer` instead of ending, so the client sees a broken
+transfer, never a clean partial study. Archive URLs in part and response headers
+(``Content-Location``) and in BulkDataURIs are moved under our WADO-RS base or dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
 
 from ..dicom import json_model as dj
-from ..dicom import tags
+from ..dicom import multipart, safe_json, tags
+from ..dicom.multipart_stream import HeaderRewrite, MultipartError, MultipartRelay, valid_boundary
 from ..errors import (
     BadRequest,
+    IncompleteTransfer,
     NotAcceptable,
     NotFound,
     SmartImagingError,
@@ -26,11 +38,14 @@ from ..errors import (
     UpstreamTimeout,
 )
 from ..tenants.config import BasicAuthentication, BearerAuthentication, DicomWebImages
-from .base import SeriesRecord, StudyQuery, StudyRecord, WadoRequest, WadoResponse
-from .wado_paths import wado_path
+from .base import DicomJson, SeriesRecord, StudyQuery, StudyRecord, WadoRequest, WadoResponse
+from .wado_paths import rebase, wado_path
 
+MAX_QIDO = 64 * 1024 * 1024
 MAX_METADATA = 256 * 1024 * 1024
 RENDERED_PARAMS = {"window", "viewport", "quality", "annotation", "charset"}
+
+log = logging.getLogger(__name__)
 
 
 class DicomWebSource:
@@ -64,20 +79,23 @@ class DicomWebSource:
         include = query.include_instances and self._include_instances
         return list(await asyncio.gather(*(self._study(s, include) for s in studies)))
 
-    async def _study(self, study: dict[str, Any], include_instances: bool) -> StudyRecord:
+    async def _study(self, study: DicomJson, include_instances: bool) -> StudyRecord:
         uid = dj.text(study, tags.StudyInstanceUID) or ""
         async with self._limit:
             series = await self._qido(
-                f"/studies/{uid}/series", [("includefield", f) for f in tags.SERIES_FIELDS]
+                f"/studies/{uid}/series", [("includefield", f) for f in tags.SERIES_FIELDS], "series"
             )
-        instances: dict[str, list[dict[str, Any]]] | None = None
+        series = _listed_under(study, series, "series")
+        instances: dict[str, list[DicomJson]] | None = None
         if include_instances:
             async with self._limit:
                 found = await self._qido(
-                    f"/studies/{uid}/instances", [("includefield", f) for f in tags.INSTANCE_FIELDS]
+                    f"/studies/{uid}/instances",
+                    [("includefield", f) for f in tags.INSTANCE_FIELDS],
+                    "instances",
                 )
             instances = {}
-            for inst in found:
+            for inst in _listed_under(study, found, "instances"):
                 instances.setdefault(dj.text(inst, tags.SeriesInstanceUID) or "", []).append(inst)
         records = [
             SeriesRecord(
@@ -93,7 +111,9 @@ class DicomWebSource:
         )
         return StudyRecord(study=study, series=records)
 
-    async def _qido(self, path: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    async def _qido(
+        self, path: str, params: list[tuple[str, str]], level: str = "studies"
+    ) -> list[DicomJson]:
         # "*" and "?" stay unescaped: archives differ in decoding %2A, and a literal wildcard
         # gives the same superset everywhere, which StudyQuery.matches() then narrows to exact values.
         query = urlencode(params, quote_via=quote, safe="*?")
@@ -103,16 +123,25 @@ class DicomWebSource:
             timeout=self._timeout,
             headers={**self._headers, "Accept": "application/dicom+json"},
         )
-        response = await self._send(request, stream=False)
-        if response.status_code == 204 or not response.content.strip():
+        try:
+            response = await self._send(request, stream=True)
+        except NotFound:
+            # Our search, not the client's resource: a 404 is the archive's inconsistency (it
+            # listed the study) or a wrong endpoint, never "not found" for the client.
+            raise UpstreamError(f"the image archive answered 404 to a QIDO-RS search for {level}") from None
+        raw = await _read(response, MAX_QIDO, "QIDO-RS answer")
+        if response.status_code == 204 or not raw.strip():
             return []
         try:
-            found = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise UpstreamError("image archive answered QIDO-RS with invalid JSON") from None
-        if not isinstance(found, list) or not all(isinstance(x, dict) for x in found):
-            raise UpstreamError("image archive answered QIDO-RS with an unexpected document")
-        return found
+            found = safe_json.loads(raw, max_bytes=MAX_QIDO)
+        except safe_json.UnsafeJson as exc:
+            raise UpstreamError(f"the image archive answered QIDO-RS with unusable JSON ({exc})") from None
+        if not isinstance(found, list):
+            raise UpstreamError("the image archive answered QIDO-RS with an unexpected document")
+        datasets, dropped = dj.clean_datasets(found)
+        if dropped:
+            log.warning("image archive QIDO-RS answer for %s: %d unusable values dropped", level, dropped)
+        return datasets
 
     # ------------------------------------------------------------------ retrieve (WADO-RS)
 
@@ -129,32 +158,34 @@ class DicomWebSource:
             "GET", self._base + wado_path(request), params=params, headers=headers, timeout=self._timeout
         )
         response = await self._send(upstream, stream=True)
-        media_type = response.headers.get("content-type", "application/octet-stream")
         if request.resource == "metadata":
-            return await self._metadata(response, media_type, request.public_base)
-        passed = {
-            k: v
-            for k, v in response.headers.items()
-            if k.lower() in ("content-length", "content-location", "warning")
-        }
-        return WadoResponse(
-            media_type=media_type, body=_stream(response), headers=passed, close=response.aclose
-        )
-
-    async def _metadata(self, response: httpx.Response, media_type: str, public_base: str) -> WadoResponse:
-        raw = bytearray()
-        chunks = _stream(response)
-        async for chunk in chunks:
-            raw += chunk
-            if len(raw) > MAX_METADATA:
-                await chunks.aclose()
-                raise UpstreamError("image archive metadata exceeds the size limit")
+            return await self._metadata(response, request)
         try:
-            document = json.loads(bytes(raw))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise UpstreamError("image archive answered metadata with invalid JSON") from None
-        _rewrite_bulkdata(document, public_base)
-        body = json.dumps(document, separators=(",", ":")).encode()
+            return _relayed(response, request.public_base)
+        except UpstreamError:
+            await response.aclose()
+            raise
+
+    async def _metadata(self, response: httpx.Response, request: WadoRequest) -> WadoResponse:
+        raw = await _read(response, MAX_METADATA, "metadata")
+        try:
+            document = safe_json.loads(raw, max_bytes=MAX_METADATA)
+        except safe_json.UnsafeJson as exc:
+            raise UpstreamError(f"the image archive answered metadata with unusable JSON ({exc})") from None
+        if not isinstance(document, list):
+            raise UpstreamError("the image archive answered metadata with an unexpected document")
+        datasets, dropped = dj.clean_datasets(document, lambda uri: rebase(uri, request.public_base))
+        if request.patient_id is not None:
+            mine = [ds for ds in datasets if dj.text(ds, tags.PatientID) in (None, request.patient_id)]
+            if len(mine) < len(datasets):
+                log.warning(
+                    "image archive metadata: %d instances of another patient dropped",
+                    len(datasets) - len(mine),
+                )
+            datasets = mine
+        if dropped:
+            log.warning("image archive metadata: %d unusable values dropped", dropped)
+        body = json.dumps(datasets, separators=(",", ":")).encode()
         return WadoResponse(
             media_type="application/dicom+json", body=_once(body), headers={"content-length": str(len(body))}
         )
@@ -194,36 +225,108 @@ def _status_error(status: int) -> SmartImagingError:
     return UpstreamError(f"the image archive failed (HTTP {status})")
 
 
-async def _stream(response: httpx.Response) -> AsyncGenerator[bytes, None]:
-    """The body as it arrives, one socket read (up to 1 MiB, see http_client) at a time."""
+def _relayed(response: httpx.Response, public_base: str) -> WadoResponse:
+    """The archive's answer as we pass it on: multipart bodies verified, archive URLs moved."""
+    media_type = response.headers.get("content-type", "application/octet-stream")
+    if not _header_safe(media_type):
+        raise UpstreamError("the image archive answered with an invalid Content-Type")
+    headers = {}
+    location = response.headers.get("content-location")
+    moved = rebase(location, public_base) if location else None
+    if moved:
+        headers["content-location"] = moved
+    warning = response.headers.get("warning")
+    if warning and _header_safe(warning):
+        headers["warning"] = warning
+    body = _stream(response)
+    if media_type.lower().startswith("multipart/"):
+        boundary = multipart.boundary_of(media_type)
+        if boundary is None or not valid_boundary(boundary):
+            raise UpstreamError("the image archive answered with a multipart without a valid boundary")
+        body = _relay(body, MultipartRelay(boundary, _part_rewrite(public_base)))
+    elif "content-length" in response.headers and _identity(response):
+        headers["content-length"] = response.headers["content-length"]
+    return WadoResponse(media_type=media_type, body=body, headers=headers, close=response.aclose)
+
+
+def _part_rewrite(public_base: str) -> HeaderRewrite:
+    def rewrite(name: str, value: str) -> str | None:
+        return rebase(value, public_base) if name == "content-location" else value
+
+    return rewrite
+
+
+async def _relay(chunks: AsyncGenerator[bytes, None], relay: MultipartRelay) -> AsyncGenerator[bytes, None]:
+    """Pass the multipart on as it arrives; raise unless it ends with its closing delimiter."""
     try:
-        async for chunk in response.aiter_raw():
+        async for chunk in chunks:
+            for piece in relay.feed(chunk):
+                yield piece
+            if relay.complete:  # the epilogue, if any, is not worth waiting for
+                break
+        relay.close()
+    except MultipartError as exc:
+        raise IncompleteTransfer(f"the image archive's multipart answer is incomplete: {exc}") from None
+    finally:
+        await chunks.aclose()
+
+
+def _identity(response: httpx.Response) -> bool:
+    return response.headers.get("content-encoding", "identity").strip().lower() in ("", "identity")
+
+
+def _header_safe(value: str) -> bool:
+    return value.isascii() and value.isprintable()
+
+
+def _listed_under(study: DicomJson, items: list[DicomJson], level: str) -> list[DicomJson]:
+    """Series or instances an archive listed under ``study``, without any that name another
+    study or patient (an inconsistent or hostile archive must not mix patients into a study)."""
+    uid, patient = dj.text(study, tags.StudyInstanceUID), dj.text(study, tags.PatientID)
+    kept = [
+        item
+        for item in items
+        if dj.text(item, tags.StudyInstanceUID) in (None, uid)
+        and dj.text(item, tags.PatientID) in (None, patient)
+    ]
+    if len(kept) < len(items):
+        log.warning(
+            "image archive listed %d %s of another study or patient: dropped", len(items) - len(kept), level
+        )
+    return kept
+
+
+async def _read(response: httpx.Response, limit: int, what: str) -> bytes:
+    """A whole (small) answer, refused once it exceeds ``limit`` bytes."""
+    raw = bytearray()
+    chunks = _stream(response)
+    try:
+        async for chunk in chunks:
+            raw += chunk
+            if len(raw) > limit:
+                raise UpstreamError(f"the image archive's {what} exceeds the size limit")
+    finally:
+        await chunks.aclose()
+    return bytes(raw)
+
+
+async def _stream(response: httpx.Response) -> AsyncGenerator[bytes, None]:
+    """The body as it arrives, one socket read (up to 1 MiB, see http_client) at a time.
+
+    Raw bytes unless the archive compressed its answer despite ``Accept-Encoding: identity``.
+    """
+    try:
+        async for chunk in response.aiter_raw() if _identity(response) else response.aiter_bytes():
             yield chunk
     except httpx.TimeoutException:
         raise UpstreamTimeout("image archive timed out mid-stream") from None
     except httpx.TransportError:
         raise UpstreamError("image archive connection failed mid-stream") from None
+    except httpx.DecodingError:
+        raise UpstreamError("image archive sent a body that cannot be decoded") from None
     finally:
         await response.aclose()
 
 
 async def _once(body: bytes) -> AsyncIterator[bytes]:
     yield body
-
-
-def _rewrite_bulkdata(node: Any, public_base: str) -> None:
-    """Point every BulkDataURI at our WADO-RS base instead of the archive's."""
-    if isinstance(node, list):
-        for item in node:
-            _rewrite_bulkdata(item, public_base)
-    elif isinstance(node, dict):
-        uri = node.get("BulkDataURI")
-        if isinstance(uri, str):
-            at = uri.find("/studies/")
-            if at >= 0 and public_base:
-                node["BulkDataURI"] = public_base + uri[at:]
-            else:
-                del node["BulkDataURI"]
-        for value in node.values():
-            if isinstance(value, (dict, list)):
-                _rewrite_bulkdata(value, public_base)
