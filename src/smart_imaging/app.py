@@ -20,7 +20,7 @@ from .binding import key_from_secret
 from .errors import ConfigError, SmartImagingError
 from .fhir.outcome import operation_outcome
 from .http_client import create_client
-from .observability import AccessLogMiddleware, Metrics, redact_path
+from .observability import AccessLogMiddleware, Metrics, install_log_filters, redact_path
 from .routes import fhir, wado
 from .routes.context import AppState
 from .settings import Settings
@@ -57,6 +57,7 @@ def create_app(
             "working when this process restarts; set it for restarts and replicas"
         )
     metrics = Metrics()
+    install_log_filters()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import time
+from contextvars import ContextVar
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -19,6 +20,35 @@ _DYN = re.compile(r"^/dyn/[^/]+")
 def redact_path(path: str) -> str:
     """Binding tokens and dynamic configs are capabilities: never log them."""
     return _BINDING.sub("/wado/{binding}", _DYN.sub("/dyn/{config}", path))
+
+
+_incomplete: ContextVar[bool] = ContextVar("smart_imaging_response_incomplete", default=False)
+UVICORN_INCOMPLETE = "ASGI callable returned without completing response."
+
+
+def mark_response_incomplete() -> None:
+    """The current request's response is left incomplete on purpose, and that is logged already.
+
+    The server then closes the connection (a broken transfer for the client) and would log its
+    own error line about it; :class:`IncompleteResponseFilter` drops that line.
+    """
+    _incomplete.set(True)
+
+
+class IncompleteResponseFilter(logging.Filter):
+    """Drops uvicorn's "returned without completing response" line for responses the app left
+    incomplete on purpose (uvicorn logs it from the task that ran the app, so the context
+    variable set during the request is visible). Every other such line still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_incomplete.get() and record.getMessage() == UVICORN_INCOMPLETE)
+
+
+def install_log_filters() -> None:
+    """Idempotent: add :class:`IncompleteResponseFilter` to uvicorn's error logger."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, IncompleteResponseFilter) for f in logger.filters):
+        logger.addFilter(IncompleteResponseFilter())
 
 
 def route_kind(path: str) -> str:
@@ -82,18 +112,16 @@ class AccessLogMiddleware:
         self.metrics.bytes.labels(kind).inc(seen["bytes"])
         if path in ("/metrics", "/healthz"):
             return
-        access_log.info(
-            json.dumps(
-                {
-                    "method": scope.get("method"),
-                    "path": redact_path(path),
-                    "route": kind,
-                    "tenant": state.get("tenant"),
-                    "status": seen["status"],
-                    "ms": round(elapsed * 1000, 1),
-                    "bytes": seen["bytes"],
-                    "patient": state.get("patient"),
-                },
-                separators=(",", ":"),
-            )
-        )
+        line = {
+            "method": scope.get("method"),
+            "path": redact_path(path),
+            "route": kind,
+            "tenant": state.get("tenant"),
+            "status": seen["status"],
+            "ms": round(elapsed * 1000, 1),
+            "bytes": seen["bytes"],
+            "patient": state.get("patient"),
+        }
+        if state.get("stream"):  # "aborted" or "disconnected": the body did not end cleanly
+            line["stream"] = state["stream"]
+        access_log.info(json.dumps(line, separators=(",", ":")))
