@@ -134,7 +134,7 @@ class FhirServerSink:
             response = await self._http.post(
                 self._url, content=line.encode(), headers=self._headers, timeout=self._timeout
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
             self.failed += 1
             log.warning("audit: POST to the FHIR server failed (%s)", type(exc).__name__)
             return

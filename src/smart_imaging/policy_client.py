@@ -84,7 +84,7 @@ class PolicyDecisionClient:
         try:
             async with asyncio.timeout(self._config.timeout):
                 raw = await self._post(json.dumps(request).encode())
-        except TimeoutError as exc:
+        except (TimeoutError, httpx.TimeoutException) as exc:
             raise _unavailable("did not answer in time") from exc
         except httpx.HTTPError as exc:
             raise _unavailable(f"could not be reached ({type(exc).__name__})") from exc

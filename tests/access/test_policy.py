@@ -475,7 +475,7 @@ def test_a_date_sent_as_a_number_is_read_leniently():
     )
 
 
-def test_malformed_series_entries_are_skipped_or_unknown():
+def test_malformed_series_entries_are_unknown_or_unnamed():
     ser: list[Any] = [
         "not a dict",
         {tags.SeriesInstanceUID: {"vr": "UI", "Value": ["1.1"]}, tags.Modality: {"vr": "CS", "Value": [7]}},
@@ -483,7 +483,8 @@ def test_malformed_series_entries_are_skipped_or_unknown():
     decision = decide(policy(deny(modality=["US"])), study(), ser)
     assert decision.outcome == "deny"  # the modality of 1.1 cannot be read: deny-safe
     decision = decide(policy(allow(modality=["US"]), default="allow"), study(), ser)
-    assert decision.outcome == "allow" and decision.allowed_series == ("1.1",)
+    assert decision.outcome == "partial" and decision.allowed_series == ("1.1",)  # the entry without UID
+    assert decide(policy(), study(), ["garbage"]).outcome == "deny"  # nothing nameable to release
 
 
 def test_long_values_matched_on_a_bounded_prefix():

@@ -34,8 +34,8 @@ Evaluation, per series (first matching rule wins, else ``default``):
   confidentiality attribute. A missing client_id or user is unknown as well; missing scopes are none.
 - With no series given, the study stands in for its one series (``series_known`` False): the
   decision is whole or nothing.
-- A series without SeriesInstanceUID cannot be named, so it is never allowed: its study is at
-  best partial.
+- A series without SeriesInstanceUID (or a series entry that is not a JSON object) cannot be
+  named, so it is never allowed: its study is at best partial.
 - Backend Services (``Requester.backend``): the client must be in ``backendClients``, the patient in
   its ``patients``, the study in its ``studies`` (when given) and pass its ``rules``; the result is
   intersected with the tenant-wide rules (both must allow).
@@ -147,6 +147,17 @@ def _study_date(ds: dj.DicomJson) -> date | None:
         return None
 
 
+def _series_view(ds: dj.DicomJson, conf: str | None, study: _View, absent: Atoms) -> _View:
+    """A series; an unreadable entry becomes a series without UID (never allowed)."""
+    return _View(
+        dj.text(ds, tags.SeriesInstanceUID),
+        _atoms(ds, tags.Modality, upper=True),
+        _atoms(ds, tags.BodyPartExamined, upper=False),
+        _bounded(dj.text(ds, tags.SeriesDescription)),
+        _union(_atoms(ds, conf, upper=False), study.confidentiality) or absent,
+    )
+
+
 def _facts(policy: Policy, study: dj.DicomJson, series: Sequence[dj.DicomJson]) -> _Facts:
     conf = policy.confidentiality_attribute
     absent = (policy.confidentiality_when_absent.casefold(),) if policy.confidentiality_when_absent else None
@@ -157,17 +168,7 @@ def _facts(policy: Policy, study: dj.DicomJson, series: Sequence[dj.DicomJson]) 
         None,
         _atoms(study, conf, upper=False),
     )
-    views = tuple(
-        _View(
-            dj.text(s, tags.SeriesInstanceUID),
-            _atoms(s, tags.Modality, upper=True),
-            _atoms(s, tags.BodyPartExamined, upper=False),
-            _bounded(dj.text(s, tags.SeriesDescription)),
-            _union(_atoms(s, conf, upper=False), own.confidentiality) or absent,
-        )
-        for s in series
-        if isinstance(s, dict)
-    )
+    views = tuple(_series_view(s if isinstance(s, dict) else {}, conf, own, absent) for s in series)
     stand_in = replace(own, confidentiality=own.confidentiality or absent)
     return _Facts(
         uid=own.uid,
