@@ -355,3 +355,27 @@ def test_a_study_holding_another_patients_data_is_refused(
         response = httpx.get(f"{address}/studies/{study['id']}{suffix}", timeout=30)
         assert response.status_code == 403
         assert "another patient" in response.json()["message"]
+
+
+def test_part_content_locations_point_at_us_never_at_the_archive(
+    server: str, orthanc: Orthanc, sample_data: SampleData
+) -> None:
+    """Orthanc names each frame part with its own address (Content-Location: http://127.0.0.1:
+    <port>/dicom-web/...): passed on, it is rewritten under the Endpoint, the same frame."""
+    study, address = next(iter(endpoints(server, "a", "pat-a").items()))
+    instance = httpx.get(f"{address}/studies/{study}/metadata", timeout=30).json()[0]
+    series, sop = instance["0020000E"]["Value"][0], instance["00080018"]["Value"][0]
+    path = f"/studies/{study}/series/{series}/instances/{sop}/frames/1"
+    octets = {"Accept": 'multipart/related; type="application/octet-stream"'}
+    direct = httpx.get(orthanc.dicomweb_url + path, headers=octets, auth=orthanc.auth)
+    assert any(
+        "content-location" in h for h, _ in multipart.decode(direct.headers["content-type"], direct.content)
+    )
+    response = httpx.get(address + path, headers=octets, timeout=30)
+    assert response.status_code == 200
+    decoded = list(multipart.decode(response.headers["content-type"], response.content))
+    assert [h["content-location"] for h, _ in decoded] == [address + path]
+    assert f":{orthanc.http_port}" not in response.text and "/dicom-web/" not in response.text
+    assert response.headers.get("content-location", address).startswith(address)
+    again = httpx.get(decoded[0][0]["content-location"], headers=octets, timeout=30)
+    assert [p for _, p in multipart.decode(again.headers["content-type"], again.content)] == [decoded[0][1]]
