@@ -31,6 +31,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 if [ "$mode" = "--test" ]; then
   .venv/bin/python -m pip install -q -e ".[test]"
+  scripts/install-ohif.sh >/dev/null  # the pinned OHIF v3 build for viewer interoperability tests (cached)
 else
   .venv/bin/python -m pip install -q -e .
 fi
