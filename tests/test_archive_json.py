@@ -348,6 +348,10 @@ def test_metadata_is_cleaned_and_never_carries_another_patient_or_the_archive_ad
         "00100020": {"vr": "LO", "Value": [MRN]},
         "00080018": {"vr": "UI", "Value": ["1.2.3.4.1"]},
         "00280030": {"vr": "DS", "Value": [0.5, 1e999]},
+        "00081190": {
+            "vr": "UR",
+            "Value": [f"{archive.url}/studies/{UID}/series/{SERIES}/instances/1.2.3.4.1"],
+        },
         "7FE00010": {
             "vr": "OW",
             "BulkDataURI": f"{archive.url}/studies/{UID}/series/{SERIES}/instances/1.2.3.4.1/bulk/7FE00010",
@@ -366,6 +370,7 @@ def test_metadata_is_cleaned_and_never_carries_another_patient_or_the_archive_ad
     assert "127.0.0.1:" + archive.url.split(":")[2].split("/")[0] not in response.text
     (instance,) = response.json()
     assert instance["00280030"]["Value"] == [0.5, None]
+    assert instance["00081190"]["Value"] == [f"{address}/studies/{UID}/series/{SERIES}/instances/1.2.3.4.1"]
     assert (
         instance["7FE00010"]["BulkDataURI"]
         == f"{address}/studies/{UID}/series/{SERIES}/instances/1.2.3.4.1/bulk/7FE00010"

@@ -141,6 +141,7 @@ class DicomWebSource:
         datasets, dropped = dj.clean_datasets(found)
         if dropped:
             log.warning("image archive QIDO-RS answer for %s: %d unusable values dropped", level, dropped)
+        _move_retrieve_urls(datasets, "")  # the archive's own addresses stay here
         return datasets
 
     # ------------------------------------------------------------------ retrieve (WADO-RS)
@@ -185,6 +186,7 @@ class DicomWebSource:
             datasets = mine
         if dropped:
             log.warning("image archive metadata: %d unusable values dropped", dropped)
+        _move_retrieve_urls(datasets, request.public_base)
         body = json.dumps(datasets, separators=(",", ":")).encode()
         return WadoResponse(
             media_type="application/dicom+json", body=_once(body), headers={"content-length": str(len(body))}
@@ -277,6 +279,17 @@ def _identity(response: httpx.Response) -> bool:
 
 def _header_safe(value: str) -> bool:
     return value.isascii() and value.isprintable()
+
+
+def _move_retrieve_urls(datasets: list[DicomJson], public_base: str) -> None:
+    """RetrieveURL (0008,1190) names the archive: under our base when it can be, else removed."""
+    for ds in datasets:
+        urls = [rebase(u, public_base) for u in dj.texts(ds, tags.RetrieveURL)]
+        kept = [u for u in urls if u]
+        if kept:
+            ds[tags.RetrieveURL] = dj.element("UR", *kept)
+        else:
+            ds.pop(tags.RetrieveURL, None)
 
 
 def _listed_under(study: DicomJson, items: list[DicomJson], level: str) -> list[DicomJson]:
