@@ -1,5 +1,6 @@
 """The EHR sandbox as its own Starlette app, meant to be mounted (the demo mounts it at
-``/ehr``). Every URL it emits comes from ``EhrConfig.base_url``, never from the request."""
+``/ehr``). Every URL it emits comes from ``EhrConfig.base_url``; with
+``EhrConfig.derive_from_request`` its origin is the request's (scheme and ``Host``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from smart_imaging.errors import SmartImagingError
 from smart_imaging_demo.ehr import pages
 from smart_imaging_demo.ehr.config import EhrConfig
 from smart_imaging_demo.ehr.fhir import FhirEndpoints, fhir_error
+from smart_imaging_demo.ehr.http import request_config
 from smart_imaging_demo.ehr.keys import Signer
 from smart_imaging_demo.ehr.oauth import OAuthEndpoints
 from smart_imaging_demo.ehr.store import Store
@@ -33,7 +35,7 @@ def create_ehr_app(config: EhrConfig) -> Starlette:
     tokens = TokenService(config, store, signer)
 
     async def home(request: Request) -> Response:
-        return HTMLResponse(pages.home_page(config))
+        return HTMLResponse(pages.home_page(request_config(config, request)))
 
     routes = [
         Route("/", home),

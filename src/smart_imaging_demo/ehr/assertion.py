@@ -70,7 +70,7 @@ def _check_claims(claims: dict[str, Any], issuer: str, config: EhrConfig) -> Ver
         raise InvalidClient("client assertion sub must equal iss (the client_id)")
     audience = claims.get("aud")
     audiences = audience if isinstance(audience, list) else [audience]
-    if config.token_endpoint not in audiences:
+    if not any(isinstance(a, str) and config.is_own_url(a, config.token_endpoint) for a in audiences):
         raise InvalidClient("client assertion aud must be the token endpoint URL")
     exp = claims.get("exp")
     if not isinstance(exp, int) or isinstance(exp, bool):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from smart_imaging_demo.ehr.config import BackendClient, EhrConfig
+from smart_imaging_demo.ehr.config import BackendClient, EhrConfig, origin
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -25,14 +25,8 @@ class Client:
         return self.registered is None
 
 
-def origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    default = {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
-
-
 def is_acceptable_public_redirect(redirect_uri: str, config: EhrConfig) -> bool:
-    """RFC 6749 3.1.2: absolute URI without fragment, on loopback or the sandbox origin."""
+    """RFC 6749 3.1.2: absolute URI without fragment, on loopback or one of the sandbox's origins."""
     try:
         parts = urlsplit(redirect_uri)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
@@ -42,7 +36,7 @@ def is_acceptable_public_redirect(redirect_uri: str, config: EhrConfig) -> bool:
         return False
     if "#" in redirect_uri or parts.username or parts.password:
         return False
-    return parts.hostname.lower() in LOOPBACK_HOSTS or origin(redirect_uri) == origin(config.base_url)
+    return parts.hostname.lower() in LOOPBACK_HOSTS or origin(redirect_uri) in config.own_origins()
 
 
 def client_for_redirect(client_id: str, redirect_uri: str, config: EhrConfig) -> Client | None:

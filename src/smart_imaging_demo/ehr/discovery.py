@@ -1,7 +1,10 @@
 """Discovery documents. Pure.
 
 - ``.well-known/smart-configuration``: SMART App Launch 2.x section 7 (Conformance), with
-  ``associated_endpoints`` naming the imaging server (capability ``smart-imaging-access``).
+  ``associated_endpoints`` naming the imaging server: capability ``smart-imaging-access`` and
+  the Argonaut SMART Imaging IG's app-launch capability for a server that accepts this
+  sandbox's tokens, ``smart-imaging-access-dual-launch`` (the reference server's) for one with
+  its own authorization server, to be launched a second time.
 - ``metadata``: a FHIR R4 CapabilityStatement with the SMART security extension
   ("oauth-uris", SMART App Launch 1.0 / still recognised by 2.x clients).
 - ``.well-known/openid-configuration``: OpenID Connect Discovery 1.0 section 3.
@@ -31,6 +34,10 @@ CAPABILITIES = (
     "permission-v2",
     "sso-openid-connect",
 )
+IMAGING_ACCESS = "smart-imaging-access"
+IG_APP_LAUNCH = "http://fhir.org/argonaut/smart-imaging/capabilities/app-launch"
+DUAL_LAUNCH = "smart-imaging-access-dual-launch"
+PROMPT_VALUES = ("none", "login", "consent")  # the consent page is always shown, except for none
 FHIR_TYPES = ("Patient", "Condition", "AllergyIntolerance", "MedicationRequest")
 
 
@@ -49,13 +56,24 @@ def smart_configuration(config: EhrConfig) -> dict[str, Any]:
         "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
         "introspection_endpoint_auth_methods_supported": ["bearer", "private_key_jwt"],
         "scopes_supported": list(SCOPES_SUPPORTED),
+        "prompt_values_supported": list(PROMPT_VALUES),
         "capabilities": list(CAPABILITIES),
     }
-    if config.imaging_fhir_base_url:
-        document["associated_endpoints"] = [
-            {"url": config.imaging_fhir_base_url, "capabilities": ["smart-imaging-access"]}
-        ]
+    endpoints = associated_endpoints(config)
+    if endpoints:
+        document["associated_endpoints"] = endpoints
     return document
+
+
+def associated_endpoints(config: EhrConfig) -> list[dict[str, Any]]:
+    endpoints = []
+    if config.imaging_fhir_base_url:
+        endpoints.append(
+            {"url": config.imaging_fhir_base_url, "capabilities": [IMAGING_ACCESS, IG_APP_LAUNCH]}
+        )
+    if config.dual_imaging_fhir_base_url:
+        endpoints.append({"url": config.dual_imaging_fhir_base_url, "capabilities": [DUAL_LAUNCH]})
+    return endpoints
 
 
 def openid_configuration(config: EhrConfig) -> dict[str, Any]:
@@ -68,6 +86,7 @@ def openid_configuration(config: EhrConfig) -> dict[str, Any]:
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [ID_TOKEN_ALG],
         "scopes_supported": ["openid", "fhirUser"],
+        "prompt_values_supported": list(PROMPT_VALUES),
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nonce", "fhirUser"],
     }
 

@@ -23,7 +23,7 @@ from smart_imaging.errors import (
 from smart_imaging.fhir.outcome import operation_outcome
 from smart_imaging_demo.ehr import discovery, resources, scopes
 from smart_imaging_demo.ehr.config import EhrConfig
-from smart_imaging_demo.ehr.http import bearer_token
+from smart_imaging_demo.ehr.http import bearer_token, request_config
 from smart_imaging_demo.ehr.store import TokenRecord
 from smart_imaging_demo.ehr.tokens import TokenService
 from smart_imaging_demo.samples.patients import PATIENTS, DemoPatient, by_id
@@ -53,13 +53,13 @@ class FhirEndpoints:
     # ------------------------------------------------------------ discovery (public)
 
     async def smart_configuration(self, request: Request) -> Response:
-        return JSONResponse(discovery.smart_configuration(self.config))
+        return JSONResponse(discovery.smart_configuration(request_config(self.config, request)))
 
     async def openid_configuration(self, request: Request) -> Response:
-        return JSONResponse(discovery.openid_configuration(self.config))
+        return JSONResponse(discovery.openid_configuration(request_config(self.config, request)))
 
     async def metadata(self, request: Request) -> Response:
-        return FhirResponse(discovery.capability_statement(self.config))
+        return FhirResponse(discovery.capability_statement(request_config(self.config, request)))
 
     # ------------------------------------------------------------ Patient
 
@@ -108,7 +108,7 @@ class FhirEndpoints:
         token = bearer_token(request)
         if token is None:
             raise Unauthorized("an access token is required", error=None)
-        grant = self.tokens.active_access(token)
+        grant = self.tokens.at(request_config(self.config, request)).active_access(token)
         if grant is None:
             raise Unauthorized("the access token is invalid, expired or revoked")
         granted = scopes.split(grant.scope)
@@ -121,14 +121,10 @@ class FhirEndpoints:
         return grant
 
     def _bundle(self, request: Request, found: list[dict[str, Any]]) -> Response:
-        return FhirResponse(
-            resources.searchset(str(self._public_url(request)), self.config.fhir_base_url, found)
-        )
-
-    def _public_url(self, request: Request) -> str:
+        fhir_base = request_config(self.config, request).fhir_base_url
         path = request.url.path.split("/fhir/", 1)[-1]
         query = f"?{request.url.query}" if request.url.query else ""
-        return f"{self.config.fhir_base_url}/{path}{query}"
+        return FhirResponse(resources.searchset(f"{fhir_base}/{path}{query}", fhir_base, found))
 
 
 def _visible(grant: TokenRecord) -> tuple[DemoPatient, ...]:

@@ -1,5 +1,6 @@
-"""Starlette routes of the authorization server: authorize (page + form), token, introspect,
-revoke, JWKS. Protocol logic lives in ``authorize.py`` and ``tokens.py``."""
+"""Starlette routes of the authorization server: authorize (page + form, or silently for
+``prompt=none``), token, introspect, revoke, JWKS. Protocol logic lives in ``authorize.py``,
+``silent.py`` and ``tokens.py``."""
 
 from __future__ import annotations
 
@@ -7,16 +8,18 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from smart_imaging_demo.ehr import authorize, pages, scopes
+from smart_imaging_demo.ehr import authorize, pages, scopes, silent
+from smart_imaging_demo.ehr.authorize import AuthorizeRequest
 from smart_imaging_demo.ehr.config import EhrConfig
 from smart_imaging_demo.ehr.errors import ErrorPage, OAuthError, RedirectError
-from smart_imaging_demo.ehr.http import bearer_token, read_form
+from smart_imaging_demo.ehr.http import bearer_token, read_form, request_config
 from smart_imaging_demo.ehr.keys import Signer
 from smart_imaging_demo.ehr.store import CodeRecord, PendingRequest, Store, new_secret
 from smart_imaging_demo.ehr.tokens import TokenService
 from smart_imaging_demo.samples.patients import PATIENTS, by_id
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_EXPIRED = "This authorization request has expired or was already answered; start again from the app."
 
 
 class OAuthEndpoints:
@@ -36,14 +39,20 @@ class OAuthEndpoints:
     # ------------------------------------------------------------ authorization endpoint
 
     async def authorize_get(self, request: Request) -> Response:
+        config = request_config(self.config, request)
         try:
-            valid = authorize.validate(request.query_params.multi_items(), self.config)
+            valid = authorize.validate(request.query_params.multi_items(), config)
+            if valid.prompt_none:
+                patient = silent.approve(valid, valid.id_token_hint, config, self.signer, self.store)
+                return self._code_redirect(valid, valid.granted_scope, patient)
+            if valid.id_token_hint:  # a hint it did not sign is refused even with a consent page
+                silent.read_hint(valid, valid.id_token_hint, config, self.signer)
         except ErrorPage as exc:
             return HTMLResponse(pages.error_page(exc.message), exc.status, headers=NO_STORE)
         except RedirectError as exc:
             return RedirectResponse(authorize.error_redirect(exc), 302, headers=NO_STORE)
         pending = PendingRequest(
-            valid.client.client_id,
+            valid.client_id,
             valid.redirect_uri,
             " ".join(valid.granted_scope),
             valid.state,
@@ -83,15 +92,7 @@ class OAuthEndpoints:
         now = self.config.now()
         pending = self.store.take_pending(form.get("request_id", ""), now)
         if pending is None:
-            return HTMLResponse(
-                pages.error_page(
-                    "This authorization request has expired or "
-                    "was already answered; start again from the "
-                    "app."
-                ),
-                400,
-                headers=NO_STORE,
-            )
+            return HTMLResponse(pages.error_page(_EXPIRED), 400, headers=NO_STORE)
         if form.get("decision") != "approve":
             error = RedirectError(
                 "access_denied", "the user denied the request", pending.redirect_uri, pending.state
@@ -103,27 +104,36 @@ class OAuthEndpoints:
                 return self._consent(pending, "Please pick a patient.")
         else:
             patient = None
+        consent_until = now + self.config.offline_refresh_ttl
+        self.store.remember_consent(pending.client_id, patient, pending.scope, consent_until)
+        return self._code_redirect(pending, scopes.split(pending.scope), patient)
+
+    def _code_redirect(
+        self, request: PendingRequest | AuthorizeRequest, granted: list[str], patient: str | None
+    ) -> Response:
+        """Issue a single-use code and send the browser back with it (RFC 6749 4.1.2)."""
         code = new_secret()
-        self.store.save_code(
-            code,
-            CodeRecord(
-                pending.client_id,
-                pending.redirect_uri,
-                pending.code_challenge,
-                pending.scope,
-                patient,
-                pending.nonce,
-                now + self.config.code_ttl,
-            ),
+        record = CodeRecord(
+            request.client_id,
+            request.redirect_uri,
+            request.code_challenge,
+            " ".join(granted),
+            patient,
+            request.nonce,
+            self.config.now() + self.config.code_ttl,
         )
-        target = authorize.redirect_url(pending.redirect_uri, {"code": code, "state": pending.state})
+        self.store.save_code(code, record)
+        target = authorize.redirect_url(request.redirect_uri, {"code": code, "state": request.state})
         return RedirectResponse(target, 302, headers=NO_STORE)
 
     # ------------------------------------------------------------ token endpoint & co
 
+    def _tokens(self, request: Request) -> TokenService:
+        return self.tokens.at(request_config(self.config, request))
+
     async def token(self, request: Request) -> Response:
         try:
-            body = self.tokens.token(await read_form(request))
+            body = self._tokens(request).token(await read_form(request))
         except OAuthError as exc:
             return oauth_error(exc)
         return JSONResponse(body, headers=NO_STORE)
@@ -131,20 +141,21 @@ class OAuthEndpoints:
     async def introspect(self, request: Request) -> Response:
         """RFC 7662: callers are registered backend clients, by bearer token (their own
         client_credentials token) or by ``private_key_jwt`` in the form."""
+        tokens = self._tokens(request)
         try:
             form = await read_form(request)
-            if self.tokens.backend_caller(bearer_token(request)) is None:
+            if tokens.backend_caller(bearer_token(request)) is None:
                 if "client_assertion" not in form:
                     return _unauthorized("introspection needs a backend client's bearer token")
-                _, confidential = self.tokens.authenticate(form)
+                _, confidential = tokens.authenticate(form)
                 assert confidential
         except OAuthError as exc:
             return oauth_error(exc)
-        return JSONResponse(self.tokens.introspect(form.get("token")), headers=NO_STORE)
+        return JSONResponse(tokens.introspect(form.get("token")), headers=NO_STORE)
 
     async def revoke(self, request: Request) -> Response:
         try:
-            self.tokens.revoke(await read_form(request))
+            self._tokens(request).revoke(await read_form(request))
         except OAuthError as exc:
             return oauth_error(exc)
         return Response(status_code=200, headers=NO_STORE)

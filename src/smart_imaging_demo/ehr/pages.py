@@ -76,6 +76,8 @@ def home_page(config: EhrConfig) -> str:
     ]
     if config.imaging_fhir_base_url:
         rows.append(("Imaging FHIR base", config.imaging_fhir_base_url))
+    if config.dual_imaging_fhir_base_url:
+        rows.append(("Imaging FHIR base (dual launch)", config.dual_imaging_fhir_base_url))
     items = "".join(f"<li>{escape(name)}: <code>{escape(url)}</code></li>" for name, url in rows)
     return _page(
         "EHR sandbox",

@@ -48,6 +48,7 @@ SCOPES_SUPPORTED = (
     "system/*.read",
     "system/Patient.read",
     "system/*.rs",
+    "system/ImagingStudy.rs",
 )
 
 _CLINICAL = re.compile(r"(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.([a-z*]+)")
@@ -133,6 +134,21 @@ def grant_system_scopes(requested: str | None, registered: str) -> list[str]:
 def _within(wanted: ClinicalScope, allowed: ClinicalScope) -> bool:
     same_type = allowed.resource_type in ("*", wanted.resource_type)
     return same_type and wanted.permissions <= allowed.permissions
+
+
+def within(wanted: list[str], allowed: list[str]) -> bool:
+    """Every wanted scope is allowed: the same token, or a clinical scope of the same context
+    that an allowed one covers (``patient/Patient.rs`` within ``patient/*.rs``)."""
+    parsed = [a for a in map(parse_clinical, allowed) if a]
+    for token in wanted:
+        clinical = parse_clinical(token)
+        if token in allowed:
+            continue
+        if clinical is None or not any(
+            a.context == clinical.context and _within(clinical, a) for a in parsed
+        ):
+            return False
+    return True
 
 
 def needs_patient(scopes: list[str]) -> bool:

@@ -1,4 +1,5 @@
-"""The sandbox's state in SQLite: pending authorization requests, codes, tokens, used ``jti``s.
+"""The sandbox's state in SQLite: pending authorization requests, codes, tokens, the user's
+consents (for ``prompt=none``), used ``jti``s.
 
 Secrets (request ids, codes, tokens) are stored only as their SHA-256, so the database file
 does not hold usable credentials. Single use is enforced by conditional updates, atomically.
@@ -29,6 +30,9 @@ CREATE TABLE IF NOT EXISTS tokens (
   issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, origin TEXT NOT NULL,
   revoked INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS tokens_origin ON tokens(origin);
+CREATE TABLE IF NOT EXISTS consents (
+  client_id TEXT NOT NULL, patient TEXT NOT NULL, scope TEXT NOT NULL, expires_at INTEGER NOT NULL,
+  PRIMARY KEY (client_id, patient));
 CREATE TABLE IF NOT EXISTS jtis (
   client_id TEXT NOT NULL, jti TEXT NOT NULL, expires_at INTEGER NOT NULL,
   PRIMARY KEY (client_id, jti));
@@ -164,6 +168,31 @@ class Store:
     def revoke_origin(self, origin: str) -> int:
         return self._run("UPDATE tokens SET revoked = 1 WHERE origin = ? AND revoked = 0", (origin,)).rowcount
 
+    # -- consents: what the user approved for a client (OpenID Connect Core 3.1.2.1 prompt=none)
+
+    def remember_consent(self, client_id: str, patient: str | None, scope: str, expires_at: int) -> None:
+        """The latest approval of ``client_id`` for ``patient`` (None: no patient context)."""
+        self._run(
+            "INSERT OR REPLACE INTO consents VALUES (?, ?, ?, ?)",
+            (client_id, patient or "", scope, expires_at),
+        )
+
+    def consented_scope(self, client_id: str, patient: str | None, now: int) -> str | None:
+        row = self._run(
+            "SELECT scope FROM consents WHERE client_id = ? AND patient = ? AND expires_at > ?",
+            (client_id, patient or "", now),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def knows_client(self, client_id: str) -> bool:
+        """The sandbox issued tokens to this client or holds a consent for it."""
+        row = self._run(
+            "SELECT 1 FROM tokens WHERE client_id = ? UNION ALL SELECT 1 FROM consents WHERE client_id = ? "
+            "LIMIT 1",
+            (client_id, client_id),
+        ).fetchone()
+        return row is not None
+
     # -- client assertion jti replay (RFC 7523 3, item 7)
 
     def remember_jti(self, client_id: str, jti: str, expires_at: int) -> bool:
@@ -178,6 +207,7 @@ class Store:
             self._db.execute("DELETE FROM codes WHERE expires_at <= ?", (now - 3600,))
             self._db.execute("DELETE FROM tokens WHERE expires_at <= ?", (now - 86400,))
             self._db.execute("DELETE FROM jtis WHERE expires_at <= ?", (now,))
+            self._db.execute("DELETE FROM consents WHERE expires_at <= ?", (now,))
 
     def _insert(self, table: str, key: str, record: Any) -> None:
         names = ", ".join(["hash", *(f.name for f in fields(record))])

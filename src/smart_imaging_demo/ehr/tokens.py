@@ -30,6 +30,10 @@ class TokenService:
         self.store = store
         self.signer = signer
 
+    def at(self, config: EhrConfig) -> TokenService:
+        """The same service for a request that sees the sandbox under another origin."""
+        return self if config is self.config else TokenService(config, self.store, self.signer)
+
     # ------------------------------------------------------------ client authentication
 
     def authenticate(self, form: dict[str, str]) -> tuple[str, bool]:

@@ -154,7 +154,16 @@ def backend_keys() -> dict[str, tuple[Any, str]]:
     return {
         "imaging-server": (ECKey.generate_key("P-384", auto_kid=True), "ES384"),
         "rs-backend": (RSAKey.generate_key(2048, auto_kid=True), "RS384"),
+        "dual-imaging": (ECKey.generate_key("P-384", auto_kid=True), "ES384"),
     }
+
+
+DUAL_SILENT_SCOPE = "openid fhirUser launch/patient patient/*.rs"
+
+
+def dual_redirect(port: int) -> str:
+    """The redirect URI of a dual-launch imaging server's EHR leg (a registered client)."""
+    return f"http://127.0.0.1:{port}/dual/oauth/ehr-callback"
 
 
 def make_config(
@@ -172,11 +181,19 @@ def make_config(
             scope="system/*.read",
             redirect_uris=("https://app.example.org/cb",),
         ),
+        BackendClient(
+            client_id="dual-imaging",
+            jwks=keys["dual-imaging"][0].as_dict(private=False),
+            scope="system/Patient.read",
+            redirect_uris=(dual_redirect(port),),
+            silent_scope=DUAL_SILENT_SCOPE,
+        ),
     ]
     return EhrConfig(
         base_url=f"http://127.0.0.1:{port}/ehr",
         data_dir=data_dir,
         imaging_fhir_base_url=f"http://127.0.0.1:{port}/demo/fhir",
+        dual_imaging_fhir_base_url=f"http://127.0.0.1:{port}/dual/fhir",
         backend_clients=tuple(clients),
         clock=clock,
     )

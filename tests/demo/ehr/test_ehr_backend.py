@@ -45,8 +45,20 @@ def test_discovery_documents(sandbox: Sandbox) -> None:
         "permission-patient",
     } <= set(config["capabilities"])
     assert config["associated_endpoints"] == [
-        {"url": sandbox.config.imaging_fhir_base_url, "capabilities": ["smart-imaging-access"]}
+        {
+            "url": sandbox.config.imaging_fhir_base_url,
+            "capabilities": [
+                "smart-imaging-access",
+                "http://fhir.org/argonaut/smart-imaging/capabilities/app-launch",
+            ],
+        },
+        {
+            "url": sandbox.config.dual_imaging_fhir_base_url,
+            "capabilities": ["smart-imaging-access-dual-launch"],
+        },
     ]
+    assert {"system/ImagingStudy.rs", "patient/ImagingStudy.rs"} <= set(config["scopes_supported"])
+    assert "none" in config["prompt_values_supported"]
     assert sandbox.http.get(config["jwks_uri"]).json()["keys"][0]["kty"] == "RSA"
     metadata = sandbox.http.get(f"{sandbox.fhir}/metadata")
     assert metadata.headers["content-type"].startswith("application/fhir+json")
