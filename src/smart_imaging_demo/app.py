@@ -15,6 +15,7 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from joserfc.jwk import ECKey
 from starlette.applications import Starlette
@@ -29,6 +30,7 @@ from .ehr import BackendClient, EhrConfig, create_ehr_app
 TENANT = "demo"
 BACKEND_CLIENT_ID = "smart-imaging-demo"
 BACKEND_SCOPE = "system/Patient.read"
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def create_demo_app(
@@ -37,8 +39,12 @@ def create_demo_app(
     *,
     samples_dir: Path | None = None,
     dynamic_upstream_allow: tuple[str, ...] = ("localhost", "127.0.0.1"),
+    derive_from_request: bool = False,
 ) -> Starlette:
-    """``base_url`` is the public URL of the whole demo, e.g. ``http://localhost:8000``.
+    """``base_url`` is the URL of the whole demo, e.g. ``http://localhost:8000``: the imaging
+    server calls the sandbox there. With ``derive_from_request`` (no ``--base-url``) the URLs
+    the demo emits follow the name each request used (``localhost``, ``127.0.0.1``, ...) and
+    every check accepts each loopback name; otherwise ``base_url`` is the only public URL.
 
     Tenants: ``demo`` (SMART tokens from the sandbox, introspected over HTTP) and ``open``
     (mock authorization with checks off, for debugging); dynamic tenants are on, limited to
@@ -56,6 +62,8 @@ def create_demo_app(
             backend_clients=(
                 BackendClient(client_id=BACKEND_CLIENT_ID, jwks={"keys": [public_jwk]}, scope=BACKEND_SCOPE),
             ),
+            derive_from_request=derive_from_request,
+            alias_origins=loopback_aliases(base_url) if derive_from_request else (),
         )
     )
     samples = samples_dir or data_dir / "samples"
@@ -66,7 +74,10 @@ def create_demo_app(
     }
     key = _secret_text(data_dir / "binding-key", lambda: secrets.token_urlsafe(32))
     settings = Settings(
-        base_url=base_url, key=key, dynamic_tenants=True, dynamic_upstream_allow=dynamic_upstream_allow
+        base_url=None if derive_from_request else base_url,  # None: each request's own origin
+        key=key,
+        dynamic_tenants=True,
+        dynamic_upstream_allow=dynamic_upstream_allow,
     )
     imaging = create_app(settings, tenants=tenants, extra_routes=web_routes())
 
@@ -83,6 +94,17 @@ def create_demo_app(
     app.state.ehr = ehr
     app.state.imaging = imaging
     return app
+
+
+def loopback_aliases(base_url: str) -> tuple[str, ...]:
+    """The other names of a loopback ``base_url``'s origin (``localhost`` is ``127.0.0.1`` is
+    ``[::1]`` at the same port); none for another host."""
+    parts = urlsplit(base_url)
+    if parts.hostname not in LOOPBACK:
+        return ()
+    port = f":{parts.port}" if parts.port else ""
+    names = (f"{parts.scheme}://{host}{port}" for host in ("localhost", "127.0.0.1", "[::1]"))
+    return tuple(n for n in names if n != f"{parts.scheme}://{parts.netloc}")
 
 
 def demo_tenant(ehr_fhir_base: str, private_jwk: dict[str, Any], samples: Path, index: Path) -> TenantConfig:

@@ -19,7 +19,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     demo.add_argument(
         "--data", type=Path, default=DEFAULT_DATA, help="state, keys and sample studies (default ./demo-data)"
     )
-    demo.add_argument("--base-url", help="public URL, when not http://localhost:PORT")
+    demo.add_argument(
+        "--base-url",
+        help="the one public URL (default: URLs follow the name each request used, e.g. "
+        "http://localhost:PORT or http://127.0.0.1:PORT)",
+    )
     demo.add_argument(
         "--dynamic-upstream-allow",
         action="append",
@@ -61,15 +65,16 @@ def run_demo(args: argparse.Namespace) -> int:
     from .app import create_demo_app
 
     configure("info")
-    base_url = (args.base_url or f"http://localhost:{args.port}").rstrip("/")
+    base_url = (args.base_url or internal_base(args.host, args.port)).rstrip("/")
     try:
         ensure_samples(args.data / "samples")
     except KeyboardInterrupt:  # the marker is not written: the next run completes the samples
         print("\nInterrupted while writing samples.", file=sys.stderr)
         return 130
     allow = tuple(args.dynamic_upstream_allow or ("localhost", "127.0.0.1", "[::1]"))
-    app = create_demo_app(base_url, args.data, dynamic_upstream_allow=allow)
-    print(banner(base_url), file=sys.stderr, flush=True)
+    derive = args.base_url is None
+    app = create_demo_app(base_url, args.data, dynamic_upstream_allow=allow, derive_from_request=derive)
+    print(banner(base_url, derived=derive), file=sys.stderr, flush=True)
     config = uvicorn.Config(
         app, host=args.host, port=args.port, access_log=False, log_config=None, timeout_graceful_shutdown=3
     )
@@ -78,7 +83,16 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def banner(base: str) -> str:
+def internal_base(host: str, port: int) -> str:
+    """Where the demo reaches itself (the imaging server calls the sandbox): ``localhost``
+    for a loopback or wildcard interface, else that interface."""
+    if host in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::", ""):
+        return f"http://localhost:{port}"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def banner(base: str, *, derived: bool = False) -> str:
+    names = "  (URLs follow the name you use: localhost, 127.0.0.1, ...)" if derived else ""
     return "\n".join(
         [
             "",
@@ -88,6 +102,7 @@ def banner(base: str) -> str:
             f"  Imaging FHIR endpoint  {base}/demo/fhir  (tokens from the sandbox, introspected)",
             f"  Open debug tenant      {base}/open/fhir/ImagingStudy  (no token needed)",
             f"  Dynamic tenants        {base}/dyn/{{base64url(config)}}/fhir",
+            *([names] if names else []),
             "Press Ctrl-C to stop.",
             "",
         ]

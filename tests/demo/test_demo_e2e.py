@@ -300,6 +300,33 @@ def test_token_is_refused_for_another_patient(demo: DemoProcess, http: httpx.Cli
     assert refused_metadata.status_code == 403
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_every_name_of_the_demo_launches_and_searches(
+    demo: DemoProcess, http: httpx.Client, host: str
+) -> None:
+    """Issue 12.4: without --base-url, discovery, tokens and aud checks follow the name used."""
+    base = f"http://{host}:{demo.port}"
+    smart = http.get(f"{base}/ehr/fhir/.well-known/smart-configuration").json()
+    assert (
+        smart["authorization_endpoint"] == f"{base}/ehr/authorize" and smart["issuer"] == f"{base}/ehr/fhir"
+    )
+    token = launch(http, base, "lucia-ramirez")  # aud = {base}/ehr/fhir under this name
+    fhir = imaging_endpoint(http, base)
+    assert fhir == f"{base}/demo/fhir"
+    imaging = http.get(f"{fhir}/.well-known/smart-configuration")
+    assert imaging.status_code == 200, imaging.text
+    response = search(http, fhir, token["access_token"], "lucia-ramirez")
+    assert response.status_code == 200, response.text
+    studies = studies_with_addresses(response.json())
+    assert len(studies) == 2 and all(address.startswith(f"{base}/demo/wado/") for _, address in studies)
+    study, address = studies[0]
+    metadata = http.get(
+        f"{address}/studies/{study_uid(study)}/metadata",
+        headers={"Authorization": f"Bearer {token['access_token']}"},
+    )
+    assert metadata.status_code == 200 and len(metadata.json()) == study["numberOfInstances"]
+
+
 def test_ctrl_c_exits_0_and_restart_keeps_sessions_and_samples(demo: DemoProcess, http: httpx.Client) -> None:
     """Last in this module: stops the shared process and starts it again on the same data."""
     token = launch(http, demo.base, "sam-patel")["access_token"]
