@@ -36,8 +36,9 @@ function message(text, kind = "error") {
 function renderConnection() {
   const el = $("connection");
   if (!session) { replace(el); return; }
+  const mode = session.imaging && session.imaging.accessToken ? " · dual launch" : "";
   replace(el,
-    h("span", { class: "muted" }, `${session.server.label} · patient `, h("code", {}, session.patient)),
+    h("span", { class: "muted" }, `${session.server.label}${mode} · patient `, h("code", {}, session.patient)),
     h("button", { type: "button", id: "disconnect", onclick: disconnect }, "Disconnect"));
 }
 
@@ -45,6 +46,13 @@ async function getToken() {
   session = await smart.ensureFresh(session);
   scheduleRefresh();
   return session.accessToken;
+}
+
+/** The token for imaging calls: the imaging server's own in a dual launch, else the EHR's. */
+async function getImagingToken() {
+  if (!session.imaging || !session.imaging.accessToken) return getToken();
+  session = await smart.ensureFreshImaging(session);
+  return session.imaging.accessToken;
 }
 
 function scheduleRefresh() {
@@ -92,7 +100,7 @@ function showPatient() {
   show("patient");
   if (!patientScreen) {
     patientScreen = renderPatient(screens.patient, {
-      session, getToken, onOpenStudy: openStudy,
+      session, getToken, getImagingToken, onOpenStudy: openStudy,
       onError: () => {},
     });
   }
@@ -107,7 +115,7 @@ async function openStudy(study) {
   stopScreen();
   show("viewer");
   let token;
-  try { token = await getToken(); } catch (err) { message(err.message); return; }
+  try { token = await getImagingToken(); } catch (err) { message(err.message); return; }
   controller = renderViewer(screens.viewer, { study, token, startedAt, onBack: showPatient, onError: () => {} });
   document.title = `${study.description || "Study"} - SMART Imaging Viewer`;
 }
@@ -145,6 +153,11 @@ async function start() {
     } catch (err) {
       showConnect();
       message(err.message);
+      return;
+    }
+    if (!session) { // dual launch: the browser is on its way to the imaging leg
+      show("connect");
+      message("EHR launch done; continuing at the imaging server's authorization server…", "info");
       return;
     }
   } else if (params.has("iss")) {

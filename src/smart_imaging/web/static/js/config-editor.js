@@ -73,9 +73,14 @@ function show(answer) {
     h("div", { class: "buttons" },
       h("button", { type: "button", id: "add-server", class: "primary", onclick: () => {
         addServer({ label: label.value || "Dynamic tenant", iss: `${location.origin}/ehr/fhir`, clientId: DEFAULT_CLIENT_ID,
-          scope: DEFAULT_SCOPE, imagingOverride: answer.fhirBase });
+          scope: DEFAULT_SCOPE, imagingOverride: answer.fhirBase, dualLaunch: isIndependent(text.value) });
         location.assign("/");
       } }, "Add to the viewer's servers"))));
+}
+
+/** A tenant with its own authorization server is launched a second time (dual launch). */
+function isIndependent(json) {
+  try { return JSON.parse(json).authorization.type === "smart-on-fhir-independent"; } catch { return false; }
 }
 
 function selectText(el) {

@@ -1,4 +1,9 @@
-// HTTP errors with readable messages (OperationOutcome, OAuth error JSON, plain text).
+// HTTP errors with readable messages (OperationOutcome, OAuth error JSON, plain text), and the
+// error of a SMART launch that cannot go on.
+
+export class LaunchError extends Error {
+  constructor(message, code = "launch_error") { super(message); this.name = "LaunchError"; this.code = code; }
+}
 
 export class HttpError extends Error {
   constructor(what, status, detail, retryAfter = null, headers = null) {

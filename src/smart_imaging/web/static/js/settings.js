@@ -3,16 +3,18 @@
 const KEY = "smart-imaging-viewer.servers";
 export const DEFAULT_SCOPE = "launch/patient openid fhirUser offline_access patient/*.rs";
 export const DEFAULT_CLIENT_ID = "smart-imaging-viewer";
+// The imaging leg of a dual launch asks the imaging server's own authorization server for
+// imaging access only (the IG's scope) and a refresh token.
+export const DEFAULT_IMAGING_SCOPE = "launch/patient patient/ImagingStudy.rs offline_access";
 
 export function defaultServers() {
-  return [{
-    id: "demo",
-    label: "Demo EHR (this server)",
-    iss: `${location.origin}/ehr/fhir`,
-    clientId: DEFAULT_CLIENT_ID,
-    scope: DEFAULT_SCOPE,
-    imagingOverride: "",
-  }];
+  const demo = { iss: `${location.origin}/ehr/fhir`, clientId: DEFAULT_CLIENT_ID, scope: DEFAULT_SCOPE, imagingOverride: "" };
+  return [
+    { ...demo, id: "demo", label: "Demo EHR (this server)", dualLaunch: false },
+    // The demo's tenant "dual" has its own authorization server: the EHR announces it in
+    // associated_endpoints with capability smart-imaging-access-dual-launch.
+    { ...demo, id: "demo-dual", label: "Demo EHR + dual-launch imaging (tenant dual)", dualLaunch: true },
+  ].map(normalize);
 }
 
 export function loadServers() {
@@ -40,6 +42,17 @@ export function normalize(server) {
     clientId: String(server.clientId || DEFAULT_CLIENT_ID).trim(),
     scope: String(server.scope || DEFAULT_SCOPE).trim().replace(/\s+/g, " "),
     imagingOverride: String(server.imagingOverride || "").trim().replace(/\/+$/, ""),
+    dualLaunch: server.dualLaunch === true || server.dualLaunch === "on",
+    imagingClientId: String(server.imagingClientId || "").trim(),
+    imagingScope: String(server.imagingScope || "").trim().replace(/\s+/g, " "),
+  };
+}
+
+/** The imaging leg's client id and scope (dual launch): the server's own, else the defaults. */
+export function imagingClient(server) {
+  return {
+    clientId: server.imagingClientId || server.clientId || DEFAULT_CLIENT_ID,
+    scope: server.imagingScope || DEFAULT_IMAGING_SCOPE,
   };
 }
 
@@ -59,6 +72,9 @@ export function validateServer(server) {
   }
   if (!server.clientId) problems.push({ field: "clientId", message: "a client id is required" });
   if (!server.scope) problems.push({ field: "scope", message: "a scope is required" });
+  if (server.dualLaunch && !/(^|\s)openid(\s|$)/.test(server.scope)) {
+    problems.push({ field: "scope", message: "a dual launch needs openid (the EHR's id_token is the imaging leg's login_hint)" });
+  }
   return problems;
 }
 

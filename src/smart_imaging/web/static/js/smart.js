@@ -1,17 +1,17 @@
 // SMART App Launch (standalone, public client): discovery, PKCE S256, state, token exchange,
-// refresh before expiry, disconnect. The session lives in sessionStorage (this tab only).
+// refresh before expiry, disconnect. With a server's dualLaunch setting, a second launch at the
+// imaging server's own authorization server follows the EHR's (dual.js). The session lives in
+// sessionStorage (this tab only).
 
 import { tracedFetch, note, redactUrl, redactJson } from "./trace.js";
-import { httpError, HttpError } from "./http.js";
+import { httpError, HttpError, LaunchError } from "./http.js";
+import * as dual from "./dual.js";
+import { imagingClient } from "./settings.js";
 
 const PENDING = "smart-imaging-viewer.pending";
 const SESSION = "smart-imaging-viewer.session";
 const REFRESH_MARGIN_S = 60;
 export const IMAGING_CAPABILITY = "smart-imaging-access";
-
-export class LaunchError extends Error {
-  constructor(message, code = "launch_error") { super(message); this.name = "LaunchError"; this.code = code; }
-}
 
 export function base64url(bytes) {
   let text = "";
@@ -33,9 +33,9 @@ export function redirectUri() {
 }
 
 /** SMART discovery: .well-known/smart-configuration, else the CapabilityStatement's oauth-uris. */
-export async function discover(iss) {
+export async function discover(iss, step = "discovery") {
   const url = `${iss.replace(/\/+$/, "")}/.well-known/smart-configuration`;
-  const { response, finish } = await tracedFetch("discovery", url, { headers: { Accept: "application/json" } });
+  const { response, finish } = await tracedFetch(step, url, { headers: { Accept: "application/json" } });
   if (response.ok) {
     const config = await response.json();
     finish();
@@ -45,7 +45,7 @@ export async function discover(iss) {
     return config;
   }
   finish();
-  const meta = await tracedFetch("discovery", `${iss}/metadata`, { headers: { Accept: "application/fhir+json" } });
+  const meta = await tracedFetch(step, `${iss}/metadata`, { headers: { Accept: "application/fhir+json" } });
   if (!meta.response.ok) throw await httpError("SMART discovery", response);
   const capability = await meta.response.json();
   meta.finish();
@@ -58,12 +58,15 @@ export async function discover(iss) {
   return { authorization_endpoint: uri("authorize"), token_endpoint: uri("token"), capabilities: [] };
 }
 
-/** The imaging FHIR base: the server's override when set, else associated_endpoints. */
+/**
+ * The imaging FHIR base: the server's override when set, else the EHR's associated_endpoints
+ * entry with capability smart-imaging-access (smart-imaging-access-dual-launch for dual launch).
+ */
 export function imagingBase(server, config) {
-  if (server.imagingOverride) return { url: server.imagingOverride, from: "override" };
-  const found = (config.associated_endpoints || [])
-    .find((e) => (e.capabilities || []).includes(IMAGING_CAPABILITY));
-  return found ? { url: found.url.replace(/\/+$/, ""), from: "associated_endpoints" } : null;
+  const dualLaunch = Boolean(server.dualLaunch);
+  if (server.imagingOverride) return { url: server.imagingOverride, from: "override", dualLaunch };
+  const url = dual.associatedEndpoint(config, dualLaunch ? dual.DUAL_CAPABILITY : IMAGING_CAPABILITY);
+  return url ? { url, from: "associated_endpoints", dualLaunch } : null;
 }
 
 /** Start the launch: remember state + verifier, send the browser to the authorize endpoint. */
@@ -73,6 +76,7 @@ export async function beginLaunch(server, { launch = null, navigate = (u) => loc
     throw new LaunchError("the EHR does not support PKCE S256");
   }
   const imaging = imagingBase(server, config);
+  if (server.dualLaunch) dual.checkDualServer(server, imaging);
   const verifier = randomString(48);
   const state = randomString(24);
   const params = new URLSearchParams({
@@ -82,7 +86,7 @@ export async function beginLaunch(server, { launch = null, navigate = (u) => loc
   });
   if (launch) params.set("launch", launch);
   sessionStorage.setItem(PENDING, JSON.stringify({
-    state, verifier, server, config, imaging, startedAt: Date.now(),
+    leg: "ehr", state, verifier, server, config, imaging, startedAt: Date.now(),
   }));
   const url = `${config.authorization_endpoint}?${params}`;
   note("authorize", { method: "GET", url: redactUrl(url), status: "redirect",
@@ -94,24 +98,22 @@ export function hasCallback(params) {
   return params.has("state") && (params.has("code") || params.has("error"));
 }
 
-/** Finish the launch on the redirect back: check state, exchange the code. */
+/**
+ * Finish a launch leg on the redirect back: check state, exchange the code. Resolves with the
+ * session, or with null when the browser is on its way to the imaging leg of a dual launch.
+ */
 export async function completeLaunch(params) {
   const pending = JSON.parse(sessionStorage.getItem(PENDING) || "null");
-  note("authorize", { method: "GET", url: redactUrl(location.href), status: "callback",
+  const leg = (pending && pending.leg) || "ehr";
+  note(dual.stepName("authorize", leg), { method: "GET", url: redactUrl(location.href), status: "callback",
     detail: params.has("error") ? `error=${params.get("error")}` : "code received" });
   if (!pending) throw new LaunchError("This page got an authorization response it did not ask for (no launch in progress in this tab).", "no_pending_launch");
+  sessionStorage.removeItem(PENDING);
   if (params.get("state") !== pending.state) {
-    sessionStorage.removeItem(PENDING);
     throw new LaunchError("The authorization response carries the wrong state: refused (possible CSRF).", "state_mismatch");
   }
-  sessionStorage.removeItem(PENDING);
-  if (params.has("error")) {
-    const description = params.get("error_description");
-    const text = params.get("error") === "access_denied"
-      ? "Authorization was denied at the EHR: the app got no access."
-      : `The EHR refused the authorization: ${params.get("error")}`;
-    throw new LaunchError(description ? `${text} (${description})` : text, params.get("error"));
-  }
+  if (params.has("error")) throw callbackError(params, leg);
+  if (leg === "imaging") return completeImagingLeg(pending, params.get("code"));
   const token = await tokenRequest(pending.config.token_endpoint, {
     grant_type: "authorization_code", code: params.get("code"), redirect_uri: redirectUri(),
     client_id: pending.server.clientId, code_verifier: pending.verifier,
@@ -123,16 +125,60 @@ export async function completeLaunch(params) {
     expiresAt: Date.now() + 1000 * Number(token.expires_in || 3600),
     scope: token.scope || pending.server.scope, patient: token.patient,
   };
+  if (pending.server.dualLaunch) {
+    await beginImagingLeg(session, token.id_token);
+    return null;
+  }
   saveSession(session);
   return session;
 }
 
-async function tokenRequest(endpoint, fields, step) {
+function callbackError(params, leg) {
+  const description = params.get("error_description");
+  const who = dual.legName(leg);
+  const text = params.get("error") === "access_denied"
+    ? `Authorization was denied at ${who}: the app got no access.`
+    : `${who === "the EHR" ? "The EHR" : "The imaging server's authorization server"} refused the authorization: ${params.get("error")}`;
+  return new LaunchError(description ? `${text} (${description})` : text, params.get("error"));
+}
+
+/** The imaging leg of a dual launch: discovery at the imaging FHIR base, then its authorize. */
+export async function beginImagingLeg(session, idToken, { navigate = (u) => location.assign(u) } = {}) {
+  dual.checkDualServer(session.server, session.imaging);
+  const config = dual.checkImagingConfig(await discover(session.imaging.url, "discovery (imaging)"), session.imaging.url);
+  const client = imagingClient(session.server);
+  const verifier = randomString(48);
+  const state = randomString(24);
+  const url = dual.imagingAuthorizeUrl(config, {
+    clientId: client.clientId, redirectUri: redirectUri(), scope: client.scope, state,
+    aud: session.imaging.url, idToken, challenge: await s256(verifier),
+  });
+  sessionStorage.setItem(PENDING, JSON.stringify({ leg: "imaging", state, verifier, session, config, clientId: client.clientId }));
+  note("authorize (imaging)", { method: "GET", url: redactUrl(url), status: "redirect",
+    detail: "browser sent to the imaging server's authorization endpoint, login_hint = the EHR's id_token" });
+  navigate(url);
+}
+
+async function completeImagingLeg(pending, code) {
+  const token = await tokenRequest(pending.config.token_endpoint, {
+    grant_type: "authorization_code", code, redirect_uri: redirectUri(),
+    client_id: pending.clientId, code_verifier: pending.verifier,
+  }, "token (imaging)", "The imaging server's token endpoint");
+  const grant = dual.imagingGrant(token, pending.session.patient);
+  const session = {
+    ...pending.session,
+    imaging: { ...pending.session.imaging, config: pending.config, clientId: pending.clientId, ...grant },
+  };
+  saveSession(session);
+  return session;
+}
+
+async function tokenRequest(endpoint, fields, step, what = "The EHR's token endpoint") {
   const body = new URLSearchParams(fields);
   const { response, entry, finish } = await tracedFetch(step, endpoint, {
     method: "POST", body, headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" },
   });
-  if (!response.ok) { finish(); throw await httpError("The EHR's token endpoint", response); }
+  if (!response.ok) { finish(); throw await httpError(what, response); }
   const json = await response.json();
   finish({ responseBody: redactJson(json) });
   if (!json.access_token) throw new LaunchError("The token response has no access_token");
@@ -175,19 +221,44 @@ export async function ensureFresh(session) {
   return next;
 }
 
-/** Forget the session; revoke the refresh token (or access token) when the EHR offers it. */
+/** The imaging token of a dual launch, refreshed when about to expire; the EHR's otherwise. */
+export async function ensureFreshImaging(session) {
+  const imaging = session.imaging;
+  if (!imaging || !imaging.accessToken || !needsRefresh(imaging)) return session;
+  if (!imaging.refreshToken) {
+    if (imaging.expiresAt > Date.now()) return session;
+    throw new LaunchError("The imaging access token has expired and there is no refresh token: connect again.", "expired");
+  }
+  const token = await tokenRequest(imaging.config.token_endpoint, {
+    grant_type: "refresh_token", refresh_token: imaging.refreshToken, client_id: imaging.clientId,
+  }, "token (imaging refresh)", "The imaging server's token endpoint");
+  const grant = dual.imagingGrant(token, imaging.patient);
+  const next = { ...session, imaging: { ...imaging, ...grant, refreshToken: grant.refreshToken || imaging.refreshToken } };
+  saveSession(next);
+  return next;
+}
+
+/** Forget the session; revoke its refresh tokens (or access tokens) where the servers offer it. */
 export async function disconnect(session) {
   sessionStorage.removeItem(SESSION);
-  const endpoint = session && session.config && session.config.revocation_endpoint;
-  if (!endpoint) return;
-  const token = session.refreshToken || session.accessToken;
+  if (!session) return;
+  const imaging = session.imaging || {};
+  if (imaging.accessToken && imaging.config) {
+    await revoke(imaging.config.revocation_endpoint, imaging.refreshToken || imaging.accessToken, imaging.clientId, "revoke (imaging)");
+  }
+  const config = session.config || {};
+  await revoke(config.revocation_endpoint, session.refreshToken || session.accessToken, session.server.clientId, "revoke");
+}
+
+async function revoke(endpoint, token, clientId, step) {
+  if (!endpoint || !token) return;
   try {
-    const { finish } = await tracedFetch("revoke", endpoint, {
+    const { finish } = await tracedFetch(step, endpoint, {
       method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ token, client_id: session.server.clientId }),
+      body: new URLSearchParams({ token, client_id: clientId }),
     });
     finish();
   } catch { /* disconnecting locally is enough */ }
 }
 
-export { HttpError };
+export { HttpError, LaunchError };

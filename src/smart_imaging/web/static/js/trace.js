@@ -3,8 +3,9 @@
 
 const KEY = "smart-imaging-viewer.trace";
 const MAX_ENTRIES = 300;
+// login_hint and id_token_hint carry an id_token in a dual launch.
 const SECRET_PARAMS = ["code", "code_verifier", "access_token", "refresh_token", "id_token",
-  "token", "client_secret", "client_assertion"];
+  "token", "client_secret", "client_assertion", "login_hint", "id_token_hint"];
 const listeners = new Set();
 let entries = load();
 let nextId = entries.reduce((m, e) => Math.max(m, e.id), 0) + 1;

@@ -9,8 +9,13 @@ const FIELDS = [
   ["clientId", "Client id", "text", "The app's client id at that EHR (public client, PKCE)"],
   ["scope", "Scope", "text", "Space-separated SMART scopes; include launch/patient"],
   ["imagingOverride", "Imaging FHIR base (optional override)", "url",
-    "Used instead of the EHR's associated_endpoints (capability smart-imaging-access)"],
+    "Used instead of the EHR's associated_endpoints (capability smart-imaging-access, or smart-imaging-access-dual-launch)"],
+  ["dualLaunch", "Dual launch", "checkbox",
+    "The imaging server has its own authorization server: after the EHR launch, launch again there with the EHR's id_token as login_hint (needs openid in the scope)"],
+  ["imagingClientId", "Client id at the imaging server (dual launch, optional)", "text", "Default: the same client id"],
+  ["imagingScope", "Scope at the imaging server (dual launch, optional)", "text", `Default: ${settings.DEFAULT_IMAGING_SCOPE}`],
 ];
+const OPTIONAL = new Set(["imagingOverride", "dualLaunch", "imagingClientId", "imagingScope"]);
 
 export function renderConnect(section, { onConnect }) {
   let servers = settings.loadServers();
@@ -21,7 +26,8 @@ export function renderConnect(section, { onConnect }) {
       h("div", { class: "server-text" },
         h("strong", {}, s.label),
         h("span", { class: "muted" }, s.iss),
-        s.imagingOverride ? h("span", { class: "muted" }, `imaging: ${s.imagingOverride}`) : null),
+        s.imagingOverride ? h("span", { class: "muted" }, `imaging: ${s.imagingOverride}`) : null,
+        s.dualLaunch ? h("span", { class: "badge" }, "dual launch") : null),
       h("div", { class: "buttons" },
         h("button", { type: "button", class: "primary", "data-server": s.id,
           "aria-label": `Connect to ${s.label}`, onclick: () => onConnect(s) },
@@ -48,11 +54,7 @@ export function renderConnect(section, { onConnect }) {
     const errors = h("ul", { class: "problems", role: "alert" });
     const form = h("form", { class: "server-form", "aria-labelledby": "server-form-title", novalidate: true },
       h("h3", { id: "server-form-title" }, editing === "new" ? "Add a server" : `Edit ${server.label}`),
-      FIELDS.map(([name, label, type, hint]) => h("div", { class: "field" },
-        h("label", { for: `server-${name}` }, label),
-        h("input", { id: `server-${name}`, name, type, value: server[name] || "", "aria-describedby": `server-${name}-hint`,
-          required: name !== "imagingOverride", spellcheck: "false", autocomplete: "off" }),
-        h("small", { id: `server-${name}-hint`, class: "muted" }, hint))),
+      FIELDS.map(([name, label, type, hint]) => field(server, name, label, type, hint)),
       errors,
       h("div", { class: "buttons" },
         h("button", { type: "submit", class: "primary" }, "Save"),
@@ -60,6 +62,7 @@ export function renderConnect(section, { onConnect }) {
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const data = Object.fromEntries(new FormData(form));
+      data.dualLaunch = form.querySelector("#server-dualLaunch").checked;
       const entry = settings.normalize({ ...server, ...data });
       const problems = settings.validateServer(entry);
       if (problems.length) {
@@ -76,6 +79,16 @@ export function renderConnect(section, { onConnect }) {
     return form;
   }
 
+  function field(server, name, label, type, hint) {
+    const checkbox = type === "checkbox";
+    const input = h("input", { id: `server-${name}`, name, type, "aria-describedby": `server-${name}-hint`,
+      value: checkbox ? null : server[name] || "", checked: checkbox && Boolean(server[name]),
+      required: !OPTIONAL.has(name), spellcheck: "false", autocomplete: "off" });
+    return h("div", { class: checkbox ? "field checkbox" : "field" },
+      checkbox ? h("label", { for: `server-${name}` }, input, " ", label) : [h("label", { for: `server-${name}` }, label), input],
+      h("small", { id: `server-${name}-hint`, class: "muted" }, hint));
+  }
+
   function help() {
     const keys = [["1–9", "connect to a server, open a study, pick a series"], ["Esc", "back (viewer → studies), close the trace or the editor"],
       ["↑ ↓ ← → / wheel", "previous / next image"], ["PgUp PgDn Home End", "jump 10 images, first, last"],
@@ -87,6 +100,7 @@ export function renderConnect(section, { onConnect }) {
         h("li", {}, "Discovery: the EHR's ", h("code", {}, ".well-known/smart-configuration"), "."),
         h("li", {}, "You approve at the EHR; the viewer checks ", h("code", {}, "state"), " and exchanges the code (PKCE)."),
         h("li", {}, "Patient, conditions, allergies and medications come from the EHR; ", h("code", {}, "ImagingStudy"), " from the imaging server with the same token."),
+        h("li", {}, "Dual launch: the imaging server has its own authorization server; the viewer launches there too, with the EHR's id_token as ", h("code", {}, "login_hint"), ", and uses that token for imaging."),
         h("li", {}, "Images stream over WADO-RS from each study's Endpoint. Open the protocol trace to see every exchange.")),
       h("h3", {}, "Keyboard"),
       h("dl", { class: "facts keys" }, keys.map(([k, v]) => [h("dt", {}, h("kbd", {}, k)), h("dd", {}, v)])));

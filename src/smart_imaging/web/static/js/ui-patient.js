@@ -7,7 +7,7 @@ import { clinicalSummary, searchStudies } from "./fhir.js";
 const DEFAULT_RETRY_S = 5;
 const MAX_RETRIES = 20;
 
-export function renderPatient(section, { session, getToken, onOpenStudy, onError }) {
+export function renderPatient(section, { session, getToken, getImagingToken = getToken, onOpenStudy, onError }) {
   const clinical = h("section", { class: "panel clinical", "aria-labelledby": "clinical-title" },
     h("h2", { id: "clinical-title" }, "Patient"), h("p", { class: "muted" }, "Loading…"));
   const imaging = h("section", { class: "panel imaging", "aria-labelledby": "imaging-title" },
@@ -56,7 +56,8 @@ export function renderPatient(section, { session, getToken, onOpenStudy, onError
       return;
     }
     try {
-      studies = await searchStudies(session.imaging.url, session.patient, await getToken());
+      const patient = session.imaging.patient || session.patient; // the same in a dual launch (checked)
+      studies = await searchStudies(session.imaging.url, patient, await getImagingToken());
       if (stopped) return;
       renderStudies();
     } catch (err) {
@@ -98,7 +99,7 @@ export function renderPatient(section, { session, getToken, onOpenStudy, onError
         h("span", { class: "study-counts" }, `${s.seriesCount} series · ${s.instanceCount} images`),
         s.wado ? null : h("span", { class: "error" }, "no WADO-RS endpoint"))));
     replace(imaging, h("h2", { id: "imaging-title" }, `Imaging studies (${studies.length})`),
-      h("p", { class: "muted" }, "From ", h("code", {}, session.imaging.url), ` (${session.imaging.from}). Press 1–9 to open a study.`),
+      h("p", { class: "muted" }, "From ", h("code", {}, session.imaging.url), ` (${session.imaging.from}${session.imaging.accessToken ? ", dual launch: the imaging server's own token" : ""}). Press 1–9 to open a study.`),
       studies.length ? h("ol", { class: "studies" }, rows) : h("p", {}, "No imaging studies for this patient."));
   }
 
