@@ -8,6 +8,7 @@ delimiter; a failure known before the first part is an error status instead."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -186,6 +187,32 @@ async def test_an_archive_that_goes_silent_is_a_timeout(
         assert not closed(response.media_type, body)
     finally:
         await source.aclose()
+
+
+async def test_a_slow_reader_of_a_failed_transfer_still_gets_every_part_that_arrived(
+    archive: FakeArchive, source: DimseSource
+) -> None:
+    """The failed transfer's files stay until its last reader is done: the parts that arrived
+    are sent whole, then the stream raises the archive's error (not a missing file)."""
+    archive.stop_after, archive.ending = 3, "abort"
+    response = await source.retrieve(WadoRequest(study_of(archive)))
+    archive.gate.set()
+    for _ in range(200):  # a bound, not a timing assertion
+        if not source._tasks:
+            break
+        await asyncio.sleep(0.05)
+    assert not source._tasks and len(source.cache) == 0  # the transfer is over, and failed
+    body, error = await read_until_failure(response)
+    assert isinstance(error, UpstreamError) and "after 3 of 5" in str(error)
+    parts = complete_parts(response.media_type, body)
+    assert [pydicom.dcmread(io.BytesIO(p)).InstanceNumber for p in parts] == [1, 2, 3]
+    await response.aclose()
+    directories = list(source.cache.root.iterdir())
+    for _ in range(200):
+        if not directories or not any(d.exists() for d in directories):
+            break
+        await asyncio.sleep(0.05)
+    assert not any(d.exists() for d in directories)  # removed once the reader let go
 
 
 async def test_after_a_cut_the_next_request_gets_the_whole_study(

@@ -183,10 +183,17 @@ class _ClosableQueue(queue.Queue[Any]):
 
 
 def _new_ae(peer: Peer) -> AE:
+    """An AE whose waits all end after ``peer.timeout``.
+
+    The idle-network timeout is a little longer than the DIMSE one: when both expired at once,
+    pynetdicom's reactor and the waiting worker thread both aborted, and the second A-ABORT
+    crashed the DUL thread (InvalidEventError, Evt15 in Sta13). The DIMSE timeout alone ends a
+    silent retrieve, and ``progress`` reports it as a timeout.
+    """
     ae = AE(ae_title=peer.calling_ae)
     ae.acse_timeout = peer.timeout
     ae.dimse_timeout = peer.timeout
-    ae.network_timeout = peer.timeout
+    ae.network_timeout = peer.timeout + 2.0
     ae.connection_timeout = min(peer.timeout, 10.0)
     return ae
 

@@ -183,6 +183,8 @@ class DimseSource:
             transfer.cancel()  # nobody waits for it: stop the archive, keep nothing partial
             transfer.finish(UpstreamError("retrieval cancelled: no client is waiting for it"))
             self.cache.forget(transfer)
+        elif transfer.readers == 0 and transfer.state is State.FAILED and transfer.settled:
+            self._spawn(self._remove(transfer.directory))
 
     async def _run(self, transfer: Transfer) -> None:
         route: Route | None = None
@@ -211,9 +213,11 @@ class DimseSource:
             transfer.finish(UpstreamError("retrieval stopped: the server is shutting down"))
             if scp is not None and route is not None:
                 scp.remove(route)
+            transfer.settled = True
             if transfer.state is State.FAILED:
                 self.cache.forget(transfer)
-                await self._remove(transfer.directory)
+                if transfer.readers == 0:  # else the last reader removes it (it may be mid-file)
+                    await self._remove(transfer.directory)
 
     def _census(self, key: TransferKey) -> asyncio.Future[int | None]:
         """C-FIND's count for a study or series key, counted while the retrieve runs."""

@@ -65,6 +65,7 @@ class Transfer:
         self.error: SmartImagingError | None = None
         self.readers = 0
         self.keep = False  # a client was told to retry (503): finish even if nobody reads
+        self.settled = False  # the worker is done with the directory (it may be removed now)
         self.last_used = now
         self._source_ae = source_ae
         self._loop = loop
