@@ -19,6 +19,9 @@ class Settings:
     key: str | None = field(default=None, repr=False)  # SMART_IMAGING_KEY: binding-token secret
     http_timeout: float = 30.0
     max_dynamic_tenants: int = 64
+    # SMART_IMAGING_STATE_DIR: where the dual-launch authorization servers keep sessions, codes and
+    # tokens (SQLite); unset: a private folder in the temp dir, with a warning (``oauth.stores``)
+    state_dir: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -45,5 +48,14 @@ class Settings:
             )
         if env.get("SMART_IMAGING_KEY"):
             values["key"] = env["SMART_IMAGING_KEY"]
+        if (state_dir := state_dir_from_env(env)) is not None:
+            values["state_dir"] = state_dir
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+def state_dir_from_env(env: Mapping[str, str] | None = None) -> Path | None:
+    """``SMART_IMAGING_STATE_DIR``, or None when unset."""
+    env = os.environ if env is None else env
+    value = env.get("SMART_IMAGING_STATE_DIR", "").strip()
+    return Path(value) if value else None
