@@ -21,7 +21,7 @@ from .base import AccessGrant, AuthRequest
 from .claims import check_token, require_patient
 from .decision_cache import DecisionCache, Outcome, Refusal, token_key
 from .discovery import Discovery
-from .parts import PatientResolver, RequestBinder, TokenVerifier, VerifiedToken
+from .parts import Authority, PatientResolver, RequestBinder, TokenVerifier, VerifiedToken
 from .quirks import Quirks
 
 log = logging.getLogger("smart_imaging.auth")
@@ -44,7 +44,8 @@ class ComposedAuthorizer:
     a token verifier, a patient resolver, vendor quirks and an optional request binder.
 
     ``discovery`` (SMART types) answers ``ehr_configuration``; ``backend`` is the server's own
-    backend-services client shared by the parts, or None (mock, Meditech).
+    backend-services client shared by the parts, or None (mock, Meditech); ``authority`` is the
+    tenant's own authorization server (``smart-on-fhir-independent``), or None.
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class ComposedAuthorizer:
         discovery: Discovery | None = None,
         backend: BackendTokens | None = None,
         refuse_all: Refusal | None = None,
+        authority: Authority | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.verifier = verifier
@@ -68,6 +70,7 @@ class ComposedAuthorizer:
         self.discovery = discovery
         self.backend = backend
         self._refuse_all = refuse_all
+        self.authority = authority
         self._clock = clock
         self._decisions: DecisionCache[AccessGrant] = DecisionCache(MAX_DECISIONS)
 
@@ -77,7 +80,9 @@ class ComposedAuthorizer:
         if not request.token and self.verifier.needs_token:
             raise Unauthorized("missing access token", error=None)
         key = token_key(request.token or "")
-        grant = await self._decisions.get_or_compute(key, lambda: self._decide(request.token, key))
+        grant = await self._decisions.get_or_compute(
+            key, lambda: self._decide(request.token, key, request.tenant)
+        )
         return await self.binder.bind(grant, request, key) if self.binder else grant
 
     async def patient(self, grant: AccessGrant) -> dict[str, Any] | None:
@@ -91,10 +96,14 @@ class ComposedAuthorizer:
         self.patients.clear()
         if self.binder:
             self.binder.clear()
+        if self.authority is not None:
+            await self.authority.aclose()
 
-    async def _decide(self, token: str | None, key: str) -> Outcome[AccessGrant]:
+    async def _decide(self, token: str | None, key: str, tenant: str) -> Outcome[AccessGrant]:
         try:
             verified = await self.verifier.verify(token)
+            if verified.tenant is not None and verified.tenant != tenant:
+                raise Unauthorized("access token was issued for another tenant")
             now = self._clock()
             grant = self._grant(verified, now)
         except (Unauthorized, Forbidden) as exc:
@@ -117,7 +126,7 @@ class ComposedAuthorizer:
             scopes=scopes,
             client_id=_str(claims.get("client_id")),
             subject=_str(claims.get("sub")),
-            extra={"exp": exp} if isinstance(exp, (int, float)) else {},
+            extra={**verified.extra, **({"exp": exp} if isinstance(exp, (int, float)) else {})},
         )
 
     def _grant_ttl(self, exp: object, now: float) -> float:

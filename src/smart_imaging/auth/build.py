@@ -1,8 +1,9 @@
 """Building a tenant's authorizer from its ``authorization`` section: the composition root.
 
 ``authorization.type`` picks the parts: the token verifier (mock | RFC 7662 introspection |
-local JWT), the patient resolver (configured | EHR Patient read), the vendor ``Quirks`` and, for
-EHRs whose tokens name no patient, the request binder (``pins``). Building does no network I/O:
+local JWT | our own tokens), the patient resolver (configured | EHR Patient read | stored with the
+token), the vendor ``Quirks`` and, for EHRs whose tokens name no patient, the request binder
+(``pins``). Building does no network I/O:
 discovery, the backend token and the JWKS are fetched on the first request that needs them. A
 config that cannot work fails here with ``ConfigError`` (startup, or 400 for ``/dyn/``).
 """
@@ -10,6 +11,7 @@ config that cannot work fails here with ``ConfigError`` (startup, or 400 for ``/
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 
@@ -21,6 +23,7 @@ from .claims import normalize_audience
 from .discovery import Discovery, SmartEndpoints
 from .introspection import IntrospectionVerifier, client_authenticator
 from .jwt_tokens import JwksCache, JwtVerifier
+from .local_tokens import LocalTokenVerifier, StoredPatients
 from .mock import ConfiguredPatient, MockVerifier
 from .parts import TokenVerifier
 from .patients import EhrPatients
@@ -32,11 +35,16 @@ def build_authorizer(
     config: MockAuthorization | SmartAuthorization,
     http: httpx.AsyncClient,
     url_allowed: Callable[[str], bool] | None = None,
+    state_dir: Path | None = None,
 ) -> ComposedAuthorizer:
     """Make the authorizer a tenant's ``authorization`` section asks for. ``url_allowed``
-    (dynamic tenants) must accept every endpoint discovery finds."""
+    (dynamic tenants) must accept every endpoint discovery finds. ``state_dir``: where a
+    ``smart-on-fhir-independent`` tenant keeps its state (None: ``SMART_IMAGING_STATE_DIR``, else
+    the default of ``oauth.stores``)."""
     if isinstance(config, MockAuthorization):
         return build_mock_authorizer(config)
+    if config.type == "smart-on-fhir-independent":
+        return build_independent_authorizer(config, http, url_allowed, state_dir)
     return build_smart_authorizer(config, http, url_allowed)
 
 
@@ -71,6 +79,34 @@ def build_smart_authorizer(
         discovery=discovery,
         backend=backend,
         refuse_all=gate(config.type, config.allowInsecurePatientFromRequest) if pinned else None,
+    )
+
+
+def build_independent_authorizer(
+    config: SmartAuthorization,
+    http: httpx.AsyncClient,
+    url_allowed: Callable[[str], bool] | None = None,
+    state_dir: Path | None = None,
+) -> ComposedAuthorizer:
+    """``smart-on-fhir-independent``: the tenant is its own authorization server (dual launch,
+    ``smart_imaging.oauth``); its tokens are checked in its store on every request (no decision
+    cache, so revocation is immediate), and the Patient comes stored with the token."""
+    from ..oauth.server import AuthorizationServer  # oauth builds on auth's parts: not at import time
+
+    discovery = _discovery(config, http, url_allowed)
+    server = AuthorizationServer(config, discovery, http, url_allowed=url_allowed, state_dir=state_dir)
+    return ComposedAuthorizer(
+        LocalTokenVerifier(server),
+        StoredPatients(),
+        BY_TYPE[config.type],
+        DecisionRules(
+            fhir_base_url=config.fhirBaseUrl,
+            checks_disabled=config.disableAuthzChecks,
+            cache_ttl=0.0,
+            negative_ttl=config.negativeCacheTtl,
+        ),
+        discovery=discovery,
+        authority=server,
     )
 
 

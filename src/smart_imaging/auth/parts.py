@@ -5,6 +5,8 @@
   expects of them. The decision on those claims is ``claims.check_token``, the same for all.
 - ``PatientResolver``: the FHIR Patient resource of a grant (read from the EHR, or configured);
   the routes take the MRN from it by the tenant's FHIRPath expressions (``fhir.mrn``).
+- ``Authority``: the tenant's own authorization server (``smart-on-fhir-independent``), when it
+  has one; the ``oauth`` routes serve it.
 - ``RequestBinder``: per-request checks after the (cached) token decision, for EHRs whose tokens
   name no patient (Meditech: the token is pinned to the first patient searched).
 
@@ -14,7 +16,7 @@ Vendor differences that are data or one small function are ``quirks.Quirks``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .base import AccessGrant, AuthRequest
@@ -30,6 +32,8 @@ class VerifiedToken:
     issuer: str | None = None  # expected ``iss`` (configured or discovered)
     audience: tuple[str, ...] = ()  # expected ``aud`` (one of)
     require_iss_aud: bool = False  # local JWTs must carry both
+    tenant: str | None = None  # tokens bound to one tenant (our own): the request's must match
+    extra: Mapping[str, Any] = field(default_factory=dict)  # copied into AccessGrant.extra
 
     def policy(
         self, resources: tuple[str, ...] = IMAGING_RESOURCES, check_scopes: bool = True
@@ -72,3 +76,9 @@ class RequestBinder(Protocol):
         ...
 
     def clear(self) -> None: ...
+
+
+class Authority(Protocol):
+    """A tenant's own authorization server (``smart_imaging.oauth.server``), closed with it."""
+
+    async def aclose(self) -> None: ...

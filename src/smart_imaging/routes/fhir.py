@@ -23,10 +23,16 @@ from ..binding import Binding, seal
 from ..errors import BadRequest, Forbidden
 from ..fhir import imaging_study as fis
 from ..fhir.bundle import searchset
-from ..fhir.capability import capability_statement, smart_configuration
+from ..fhir.capability import (
+    capability_statement,
+    own_authorization_server,
+    own_oauth_uris,
+    smart_configuration,
+)
 from ..fhir.dates import parse_range
 from ..fhir.mrn import has_identifier, mrn_of
 from ..fhir.search import ImagingStudySearch, parse
+from ..oauth.server import server_of
 from ..sources import StudyQuery, StudyRecord
 from ..tenants.config import MockAuthorization, SmartAuthorization
 from ..tenants.registry import Tenant
@@ -42,6 +48,9 @@ class FhirResponse(JSONResponse):
 
 async def metadata(request: Request) -> FhirResponse:
     tenant = tenant_of(request)
+    base = tenant_base(request, tenant)
+    if server_of(tenant.authorizer) is not None:  # dual launch: our own authorization server
+        return FhirResponse(capability_statement(f"{base}/fhir", own_oauth_uris(f"{base}/oauth")))
     ehr = await _ehr_configuration(tenant)
     oauth = {
         k: ehr[v]
@@ -52,13 +61,18 @@ async def metadata(request: Request) -> FhirResponse:
         )
         if ehr and ehr.get(v)
     }
-    return FhirResponse(capability_statement(f"{tenant_base(request, tenant)}/fhir", oauth))
+    return FhirResponse(capability_statement(f"{base}/fhir", oauth))
 
 
 async def smart_config(request: Request) -> JSONResponse:
     tenant = tenant_of(request)
+    base = tenant_base(request, tenant)
+    server = server_of(tenant.authorizer)
+    if server is not None:
+        methods, scopes = server.auth_methods, server.scopes
+        return JSONResponse(own_authorization_server(f"{base}/fhir", f"{base}/oauth", methods, scopes))
     ehr = await _ehr_configuration(tenant)
-    return JSONResponse(smart_configuration(f"{tenant_base(request, tenant)}/fhir", ehr))
+    return JSONResponse(smart_configuration(f"{base}/fhir", ehr))
 
 
 async def _ehr_configuration(tenant: Tenant) -> dict[str, Any] | None:

@@ -1,0 +1,83 @@
+"""A tenant's own authorization server, composed: clients, the EHR, the state store, the browser
+flow and the token service. Built with the tenant's authorizer (``auth.build``), which checks its
+tokens through ``lookup``; served by ``routes.oauth``; described in the imaging FHIR base's
+smart-configuration (``fhir.capability.own_authorization_server``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from ..auth.discovery import Discovery
+from ..auth.local_tokens import LocalToken
+from ..tenants.config import SmartAuthorization
+from . import stores
+from .clients import ClientPolicy
+from .ehr_client import EhrClient
+from .flow import BrowserFlow
+from .grants import SUPPORTED
+from .tokens import TokenService
+
+log = logging.getLogger("smart_imaging.oauth")
+
+
+class AuthorizationServer:
+    """``auth.parts.Authority`` and ``auth.local_tokens.TokenLookup`` of one tenant."""
+
+    def __init__(
+        self,
+        config: SmartAuthorization,
+        discovery: Discovery,
+        http: httpx.AsyncClient,
+        *,
+        url_allowed: Callable[[str], bool] | None = None,
+        state_dir: Path | None = None,
+    ) -> None:
+        self.settings = config.oauth_settings
+        self.policy = ClientPolicy(self.settings)
+        self.ehr = EhrClient(config, discovery, http, url_allowed)
+        self._lease = stores.acquire(state_dir)
+        self.store_path = self._lease.store.path
+        self.tokens = TokenService(self._lease.store, self.policy, self.settings)
+        self.flow = BrowserFlow(self._lease.store, self.policy, self.ehr, self.tokens, self.settings)
+        self._warned_dir = False
+        if self.policy.open_mode:
+            log.warning(
+                "authorization server for EHR %s is in open mode: any client_id may launch; codes go "
+                "only to loopback addresses, this server's origin and redirectOrigins",
+                config.fhirBaseUrl,
+            )
+
+    async def lookup(self, token: str) -> LocalToken | None:
+        return await self.tokens.lookup(token)
+
+    async def aclose(self) -> None:
+        await self._lease.aclose()
+
+    def check_state_dir(self, configured: Path | None) -> None:
+        """Warn once when the process settings name another state folder than the one in use
+        (the tenant registry does not pass ``Settings.state_dir`` through: the environment's is used)."""
+        if configured is None or self._warned_dir:
+            return
+        if (configured / stores.FILE_NAME).absolute() != self.store_path:
+            self._warned_dir = True
+            log.warning("state folder %s is configured but %s is in use", configured, self.store_path)
+
+    @property
+    def auth_methods(self) -> list[str]:
+        """``token_endpoint_auth_methods_supported``: ``none``, and ``private_key_jwt`` when a
+        confidential client is registered."""
+        return ["none", *(["private_key_jwt"] if any(c.confidential for c in self.policy.registered) else [])]
+
+    @property
+    def scopes(self) -> list[str]:
+        return list(SUPPORTED)
+
+
+def server_of(authorizer: object) -> AuthorizationServer | None:
+    """The tenant's own authorization server, when its authorizer has one."""
+    authority = getattr(authorizer, "authority", None)
+    return authority if isinstance(authority, AuthorizationServer) else None
