@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
-import uvicorn
 
 from smart_imaging.app import create_app
 from smart_imaging.settings import Settings
 from smart_imaging.tenants.loader import parse_config
 
-from .orthanc import Orthanc, free_port
+from .orthanc import Orthanc
 from .sample_dicom import SampleData, build_sample_data
+from .support.servers import ServerThread as ServerThread  # re-exported: tests and bench import it
 
 TEST_KEY = "test-binding-key-not-secret"
 
@@ -34,41 +32,6 @@ def sample_data(orthanc: Orthanc) -> SampleData:
     data = build_sample_data()
     orthanc.upload_bytes(data.files.values())
     return data
-
-
-class ServerThread:
-    """uvicorn in a background thread on a free loopback port."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=2,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture

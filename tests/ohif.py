@@ -30,22 +30,15 @@ from urllib.parse import quote, urlsplit
 import numpy as np
 from PIL import Image
 
+from .support import browser as support_browser
+from .support.browser import CHROMIUM as CHROMIUM
+from .support.browser import VIEWPORT as VIEWPORT
+
 OHIF_VERSION = "3.13.2"
 ROOT = Path(__file__).resolve().parents[1]
 INSTALLER = ROOT / "scripts" / "install-ohif.sh"
-CHROMIUM = os.environ.get("SMART_IMAGING_CHROMIUM", "/usr/bin/chromium")
 # NOTES.md: WebGL in headless Chromium needs SwiftShader through ANGLE.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-]
-VIEWPORT = {"width": 1280, "height": 800}
+CHROMIUM_ARGS = [*support_browser.CHROMIUM_ARGS, *support_browser.WEBGL_ARGS]
 # Everything but the canvases hidden while the screenshot is taken (``visibility`` is inherited
 # but a descendant may turn itself visible again).
 ONLY_CANVASES = "* { visibility: hidden !important; } canvas { visibility: visible !important; }"
@@ -188,7 +181,7 @@ class OhifResult:
 
 
 def launch_browser(playwright: Any) -> Any:
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    return support_browser.launch_browser(playwright, CHROMIUM_ARGS)
 
 
 def viewer_url(ohif_url: str, study_uid: str, token: str | None = None) -> str:

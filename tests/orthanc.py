@@ -5,25 +5,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
 
-from .processes import stop_process
+from .support.ports import free_port as free_port  # re-exported: tests import it from here
+from .support.processes import stop_process, wait_for_url
 
 ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Orthanc:
@@ -105,17 +98,14 @@ class Orthanc:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Orthanc exited with {self.process.returncode}; logs in {self.dir}")
-            try:
-                if httpx.get(f"{self.http_url}/system", auth=self.auth, timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("Orthanc did not start within 30 s")
+        wait_for_url(
+            f"{self.http_url}/system",
+            process=self.process,
+            auth=self.auth,
+            what="Orthanc",
+            exited=lambda code: f"Orthanc exited with {code}; logs in {self.dir}",
+        )
+        return self
 
     def upload(self, paths: Iterable[Path]) -> list[str]:
         """POST each file to /instances; returns Orthanc instance ids."""

@@ -1,17 +1,8 @@
-"""Stopping the servers tests start as child processes."""
+"""Stopping the servers tests start as child processes (kept here for existing imports; the
+helpers live in ``tests.support.processes``)."""
 
 from __future__ import annotations
 
-import subprocess
+from .support.processes import stop_process, wait_for_url
 
-
-def stop_process(process: subprocess.Popen[bytes] | subprocess.Popen[str], timeout: float = 10) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+__all__ = ["stop_process", "wait_for_url"]

@@ -11,9 +11,7 @@ import hashlib
 import json
 import secrets
 import shutil
-import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,18 +19,13 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
-from tests.processes import stop_process
+from tests.support.ports import free_port as free_port  # re-exported: tests import it from here
+from tests.support.processes import stop_process, wait_for_url
 
 HERE = Path(__file__).parent / "oidc"
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / "oidc-provider"
 REDIRECT_URI = "http://127.0.0.1/callback"
 IMAGING_SCOPE = "openid launch/patient patient/ImagingStudy.rs"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def ensure_installed() -> Path:
@@ -132,18 +125,20 @@ def start(config: dict[str, Any], workdir: Path) -> OidcServer:
         stderr=subprocess.STDOUT,
     )
     issuer = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-            raise RuntimeError(f"oidc-provider exited: {output[-2000:]}")
-        try:
-            if httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=1).status_code == 200:
-                return OidcServer(issuer, process, dict(config["secrets"]))
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("oidc-provider did not start within 30 s")
+
+    def exited(code: int) -> str:
+        output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+        return f"oidc-provider exited: {output[-2000:]}"
+
+    try:
+        wait_for_url(
+            f"{issuer}/.well-known/openid-configuration", process=process, what="oidc-provider", exited=exited
+        )
+    except RuntimeError:
+        process.kill()
+        process.wait()
+        raise
+    return OidcServer(issuer, process, dict(config["secrets"]))
 
 
 def stop(server: OidcServer) -> None:

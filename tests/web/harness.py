@@ -3,34 +3,19 @@ a free port, Debian Chromium through Playwright, and the SMART launch through th
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-CHROMIUM = os.environ.get("SMART_IMAGING_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-VIEWPORT = {"width": 1280, "height": 800}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from ..support.browser import CHROMIUM as CHROMIUM
+from ..support.browser import CHROMIUM_ARGS as CHROMIUM_ARGS
+from ..support.browser import VIEWPORT as VIEWPORT
+from ..support.browser import chromium_available as chromium_available
+from ..support.browser import launch_browser as launch_browser
+from ..support.ports import free_port
+from ..support.processes import stop_process, wait_for_url
 
 
 def demo_command(port: int, data: Path) -> list[str]:
@@ -58,35 +43,24 @@ class DemoProcess:
         self.proc = subprocess.Popen(
             demo_command(self.port, self.data), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"demo exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("demo did not start in time")
+        try:
+            wait_for_url(
+                f"http://127.0.0.1:{self.port}/healthz",
+                process=self.proc,
+                timeout=timeout,
+                what="demo",
+                interval=0.2,
+                request_timeout=2,
+                exited=lambda code: f"demo exited: {self.log_path.read_text()[-2000:]}",
+            )
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-
-def chromium_available() -> bool:
-    return Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is not None
-
-
-def launch_browser(playwright: Any) -> Any:
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        if self.proc:
+            stop_process(self.proc, timeout=10, sig=signal.SIGINT)
 
 
 def connect(
