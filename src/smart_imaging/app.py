@@ -21,7 +21,7 @@ from .errors import ConfigError, SmartImagingError
 from .fhir.outcome import operation_outcome
 from .http_client import create_client
 from .observability import AccessLogMiddleware, Metrics, install_log_filters, redact_path
-from .routes import fhir, wado
+from .routes import fhir, oauth, wado
 from .routes.context import AppState
 from .settings import Settings
 from .tenants.config import TenantConfig
@@ -36,6 +36,12 @@ def tenant_routes(prefix: str) -> list[BaseRoute]:
         Route(f"{prefix}/fhir/.well-known/smart-configuration", fhir.smart_config, methods=["GET"]),
         Route(f"{prefix}/fhir/ImagingStudy", fhir.imaging_study_search, methods=["GET"]),
         Route(prefix + "/wado/{binding}/studies/{rest:path}", wado.retrieve, methods=["GET"]),
+        Route(f"{prefix}/oauth/authorize", oauth.authorize, methods=["GET"]),
+        Route(f"{prefix}/oauth/ehr-callback", oauth.ehr_callback, methods=["GET"]),
+        Route(f"{prefix}/oauth/imaging-decision", oauth.imaging_decision, methods=["GET", "POST"]),
+        Route(f"{prefix}/oauth/token", oauth.token, methods=["POST"]),
+        Route(f"{prefix}/oauth/introspect", oauth.introspect, methods=["POST"]),
+        Route(f"{prefix}/oauth/revoke", oauth.revoke, methods=["POST"]),
     ]
 
 
