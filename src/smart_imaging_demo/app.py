@@ -1,9 +1,11 @@
-"""The demo as one ASGI app: the EHR sandbox at ``/ehr`` and the imaging server with one tenant,
-``demo``, whose images come from a local folder and whose tokens are the sandbox's.
+"""The demo as one ASGI app: the EHR sandbox at ``/ehr`` and the imaging server with the tenants
+of ``tenants.py`` (``demo``, ``dual``, ``open``), whose images come from a local folder.
 
 Everything secret is generated into ``data_dir`` at first run (never committed): the imaging
-server's backend-services key pair (ES384; the sandbox gets the public half) and the binding
-token secret. Sample images are expected under ``{data_dir}/samples`` (``smart-imaging samples``).
+server's key pairs at the sandbox (ES384, backend services for ``demo`` and the EHR-leg client
+of ``dual``; the sandbox gets the public halves), the binding token secret, and the ``dual``
+authorization server's state (``oauth/``). Sample images are expected under
+``{data_dir}/samples`` (``smart-imaging samples``).
 """
 
 from __future__ import annotations
@@ -23,13 +25,10 @@ from starlette.routing import Mount
 
 from smart_imaging.app import create_app, web_routes
 from smart_imaging.settings import Settings
-from smart_imaging.tenants.config import TenantConfig
 
-from .ehr import BackendClient, EhrConfig, create_ehr_app
+from .ehr import EhrConfig, create_ehr_app
+from .tenants import DUAL_TENANT, TENANT, demo_tenant, dual_tenant, open_tenant, sandbox_clients
 
-TENANT = "demo"
-BACKEND_CLIENT_ID = "smart-imaging-demo"
-BACKEND_SCOPE = "system/Patient.read"
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -46,30 +45,32 @@ def create_demo_app(
     the demo emits follow the name each request used (``localhost``, ``127.0.0.1``, ...) and
     every check accepts each loopback name; otherwise ``base_url`` is the only public URL.
 
-    Tenants: ``demo`` (SMART tokens from the sandbox, introspected over HTTP) and ``open``
-    (mock authorization with checks off, for debugging); dynamic tenants are on, limited to
+    Tenants (``tenants.py``): ``demo``, ``dual`` and ``open``; dynamic tenants are on, limited to
     ``dynamic_upstream_allow``.
     """
     base_url = base_url.rstrip("/")
     data_dir.mkdir(parents=True, exist_ok=True)
-    private_jwk = _secret_json(data_dir / "imaging-server-key.json", _new_backend_key)
-    public_jwk = {k: v for k, v in private_jwk.items() if k != "d"}
+    backend_jwk = _secret_json(data_dir / "imaging-server-key.json", _new_backend_key)
+    dual_jwk = _secret_json(data_dir / "dual-ehr-client-key.json", _new_backend_key)
+    aliases = loopback_aliases(base_url) if derive_from_request else ()
+    origins = (_origin(base_url), *aliases)
     ehr = create_ehr_app(
         EhrConfig(
             base_url=f"{base_url}/ehr",
             data_dir=data_dir / "ehr",
             imaging_fhir_base_url=f"{base_url}/{TENANT}/fhir",
-            backend_clients=(
-                BackendClient(client_id=BACKEND_CLIENT_ID, jwks={"keys": [public_jwk]}, scope=BACKEND_SCOPE),
-            ),
+            dual_imaging_fhir_base_url=f"{base_url}/{DUAL_TENANT}/fhir",
+            backend_clients=sandbox_clients(backend_jwk, dual_jwk, origins),
             derive_from_request=derive_from_request,
-            alias_origins=loopback_aliases(base_url) if derive_from_request else (),
+            alias_origins=aliases,
         )
     )
     samples = samples_dir or data_dir / "samples"
     index = data_dir / "folder-index.sqlite"
+    ehr_fhir = f"{base_url}/ehr/fhir"
     tenants = {
-        TENANT: demo_tenant(f"{base_url}/ehr/fhir", private_jwk, samples, index),
+        TENANT: demo_tenant(ehr_fhir, backend_jwk, samples, index),
+        DUAL_TENANT: dual_tenant(ehr_fhir, dual_jwk, samples, index, origins),
         "open": open_tenant(samples, index),
     }
     key = _secret_text(data_dir / "binding-key", lambda: secrets.token_urlsafe(32))
@@ -78,6 +79,7 @@ def create_demo_app(
         key=key,
         dynamic_tenants=True,
         dynamic_upstream_allow=dynamic_upstream_allow,
+        state_dir=data_dir / "oauth",
     )
     imaging = create_app(settings, tenants=tenants, extra_routes=web_routes())
 
@@ -104,35 +106,12 @@ def loopback_aliases(base_url: str) -> tuple[str, ...]:
         return ()
     port = f":{parts.port}" if parts.port else ""
     names = (f"{parts.scheme}://{host}{port}" for host in ("localhost", "127.0.0.1", "[::1]"))
-    return tuple(n for n in names if n != f"{parts.scheme}://{parts.netloc}")
+    return tuple(n for n in names if n != _origin(base_url))
 
 
-def demo_tenant(ehr_fhir_base: str, private_jwk: dict[str, Any], samples: Path, index: Path) -> TenantConfig:
-    return TenantConfig.model_validate(
-        {
-            "authorization": {
-                "type": "smart-on-fhir",
-                "fhirBaseUrl": ehr_fhir_base,
-                "scope": BACKEND_SCOPE,
-                "client": {"client_id": BACKEND_CLIENT_ID, "jwkPrivate": private_jwk},
-            },
-            "images": {"type": "folder", "path": str(samples), "index": str(index)},
-        }
-    )
-
-
-def open_tenant(samples: Path, index: Path) -> TenantConfig:
-    return TenantConfig.model_validate(
-        {
-            "authorization": {"type": "mock", "disableAuthzChecks": True},
-            "images": {
-                "type": "folder",
-                "path": str(samples),
-                "index": str(index),
-                "lookup": "all-studies-on-server",
-            },
-        }
-    )
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _new_backend_key() -> dict[str, Any]:

@@ -100,6 +100,7 @@ def banner(base: str, *, derived: bool = False) -> str:
             f"  Viewer app             {base}/",
             f"  EHR sandbox (SMART)    {base}/ehr/fhir   (discovery: /.well-known/smart-configuration)",
             f"  Imaging FHIR endpoint  {base}/demo/fhir  (tokens from the sandbox, introspected)",
+            f"  Dual-launch endpoint   {base}/dual/fhir  (its own authorization server at /dual/oauth)",
             f"  Open debug tenant      {base}/open/fhir/ImagingStudy  (no token needed)",
             f"  Dynamic tenants        {base}/dyn/{{base64url(config)}}/fhir",
             *([names] if names else []),
