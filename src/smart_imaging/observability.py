@@ -120,7 +120,7 @@ class AccessLogMiddleware:
             "status": seen["status"],
             "ms": round(elapsed * 1000, 1),
             "bytes": seen["bytes"],
-            "patient": state.get("patient"),
+            "patient": state.get("patient_id"),  # the FHIR Patient id of the grant
         }
         if state.get("stream"):  # "aborted" or "disconnected": the body did not end cleanly
             line["stream"] = state["stream"]

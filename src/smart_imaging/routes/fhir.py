@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from ..access.search_scope import ByMrn, NoStudies, PatientLookup, SearchScope, scope_search
 from ..auth import AccessGrant
 from ..binding import Binding, seal
-from ..errors import BadRequest, Forbidden
 from ..fhir import imaging_study as fis
 from ..fhir.bundle import searchset
 from ..fhir.capability import (
@@ -30,13 +29,11 @@ from ..fhir.capability import (
     smart_configuration,
 )
 from ..fhir.dates import parse_range
-from ..fhir.mrn import has_identifier, mrn_of
 from ..fhir.search import ImagingStudySearch, parse
 from ..oauth.server import server_of
 from ..sources import StudyQuery, StudyRecord
-from ..tenants.config import MockAuthorization, SmartAuthorization
 from ..tenants.registry import Tenant
-from .context import app_state, authorize, tenant_base, tenant_of
+from .context import access_rules, app_state, authorize, enforce, tenant_base, tenant_of
 from .delay import check_delay
 
 FHIR_JSON = "application/fhir+json"
@@ -88,77 +85,26 @@ async def imaging_study_search(request: Request) -> FhirResponse:
     search = parse(list(request.query_params.multi_items()), strict=strict)
     grant = await authorize(request, tenant, search.patients[0] if search.patients else None)
     check_delay(tenant, "lookup")
-    patient_id, mrn, subject = await _patient_context(tenant, grant, search)
-    uids = _study_uids(search)
-    query = StudyQuery(patient_id=mrn, study_uids=uids or ())
-    records = [] if uids is None or search.match_none else await tenant.source.search(query)
+    scope = await _search_scope(tenant, grant, search)
+    records = await _find(tenant, scope, search)
     records = sorted(_filter(records, search), key=lambda r: fis.started(r) or "", reverse=True)
-    return FhirResponse(_bundle(request, tenant, search, records, patient_id, subject, query.patient_id))
+    return FhirResponse(_bundle(request, tenant, search, records, scope))
 
 
-async def _patient_context(
-    tenant: Tenant, grant: AccessGrant, search: ImagingStudySearch
-) -> tuple[str | None, str | None, dict[str, Any]]:
-    """(patient bound into WADO bindings, MRN to search by or None for every study,
-    ImagingStudy.subject)."""
-    images = tenant.config.images
-    by_mrn = images.lookup == "studies-by-mrn"
-
-    def mrn(patient: dict[str, Any]) -> str | None:
-        return mrn_of(patient, images.mrn, fallback="mrn" not in images.model_fields_set)
-
-    if not grant.checks_disabled:
-        if not grant.patient_id:
-            raise Forbidden("the access token has no patient context")
-        if not search.patients and not search.patient_identifiers:
-            raise Forbidden(
-                "the search must name the patient of the access token "
-                "(patient, subject or patient.identifier)"
-            )
-        if any(p != grant.patient_id for p in search.patients):
-            raise Forbidden("the search names a patient other than the one the access token allows")
-        # Defence in depth: config validation refuses all-studies-on-server behind a real
-        # authorizer; should such a config get through, search by MRN all the same.
-        needs_patient = by_mrn or not isinstance(tenant.config.authorization, MockAuthorization)
-        patient = (
-            await tenant.authorizer.patient(grant) if (needs_patient or search.patient_identifiers) else None
-        )
-        for ident in search.patient_identifiers:
-            if patient is None or not has_identifier(patient, ident.system, ident.value):
-                raise Forbidden("patient.identifier does not identify the patient of the access token")
-        found = mrn(patient) if (patient and needs_patient) else None
-        return grant.patient_id, (found or "") if needs_patient else None, _subject(tenant, grant.patient_id)
-    return _open_context(tenant, grant, search, await tenant.authorizer.patient(grant), mrn)
+async def _search_scope(tenant: Tenant, grant: AccessGrant, search: ImagingStudySearch) -> SearchScope:
+    """Ask ``access`` whose studies this search may find; read the Patient when it needs it."""
+    step = scope_search(grant, search, access_rules(tenant))
+    if isinstance(step, PatientLookup):
+        step = step.resolve(await tenant.authorizer.patient(grant))
+    return enforce(step)
 
 
-def _open_context(
-    tenant: Tenant,
-    grant: AccessGrant,
-    search: ImagingStudySearch,
-    patient: dict[str, Any] | None,
-    mrn: Callable[[dict[str, Any]], str | None],
-) -> tuple[str | None, str | None, dict[str, Any]]:
-    """The context of a tenant with ``disableAuthzChecks``: the patient the search names."""
-    by_mrn = tenant.config.images.lookup == "studies-by-mrn"
-    requested = search.patients[0] if search.patients else grant.patient_id
-    if patient is not None:
-        value = mrn(patient)
-    elif search.patient_identifiers:
-        value = search.patient_identifiers[0].value
-    else:
-        value = requested
-    if by_mrn and not value:
-        raise BadRequest("this tenant looks studies up by MRN: give patient or patient.identifier")
-    restriction = value if by_mrn else None
-    if requested:
-        return None, restriction, _subject(tenant, requested)
-    return None, restriction, {"identifier": {"value": value}} if value else {"display": "unknown"}
-
-
-def _subject(tenant: Tenant, patient_id: str | None) -> dict[str, Any]:
-    auth = tenant.config.authorization
-    base = auth.fhirBaseUrl.rstrip("/") + "/" if isinstance(auth, SmartAuthorization) else ""
-    return {"reference": f"{base}Patient/{patient_id}"}
+async def _find(tenant: Tenant, scope: SearchScope, search: ImagingStudySearch) -> list[StudyRecord]:
+    uids = _study_uids(search)
+    if uids is None or search.match_none or isinstance(scope.studies, NoStudies):
+        return []
+    mrn = scope.studies.mrn if isinstance(scope.studies, ByMrn) else None
+    return await tenant.source.search(StudyQuery(mrn, uids))
 
 
 def _study_uids(search: ImagingStudySearch) -> tuple[str, ...] | None:
@@ -193,9 +139,7 @@ def _bundle(
     tenant: Tenant,
     search: ImagingStudySearch,
     records: list[StudyRecord],
-    patient_id: str | None,
-    subject: dict[str, Any],
-    mrn: str | None,
+    scope: SearchScope,
 ) -> dict[str, Any]:
     key = app_state(request).key
     base = tenant_base(request, tenant)
@@ -206,14 +150,14 @@ def _bundle(
     matches, includes = [], []
     for record in page:
         uid = fis.study_uid(record) or ""
-        token = seal(Binding(tenant.key, uid, patient_id, expires, mrn), key)
+        token = seal(Binding(tenant.key, uid, scope.patient_id, expires, scope.binding_mrn), key)
         address = f"{base}/wado/{token}"
         endpoint_id = "wado-" + hashlib.sha256(token.encode()).hexdigest()[:32]
         if search.include_endpoint:
-            study = fis.imaging_study(record, subject, f"Endpoint/{endpoint_id}")
+            study = fis.imaging_study(record, scope.subject, f"Endpoint/{endpoint_id}")
             includes.append((f"{base}/fhir/Endpoint/{endpoint_id}", fis.endpoint(endpoint_id, address)))
         else:
-            study = fis.imaging_study(record, subject, "#e")
+            study = fis.imaging_study(record, scope.subject, "#e")
             study["contained"] = [fis.endpoint("e", address)]
         matches.append((f"{base}/fhir/ImagingStudy/{uid}", study))
     links = {"self": _page_url(request, base, search.offset)}

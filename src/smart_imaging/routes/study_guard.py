@@ -1,47 +1,40 @@
-"""Before the first retrieval of a study, check it holds no other patient's data.
+"""Before the first retrieval of a study, ask the archive whether it holds another patient's data.
 
-A binding names the study and the MRN it was found by. Archives with inconsistent data can file
-instances of two patients under one StudyInstanceUID; the study-level search then shows another
-PatientID and the retrieval is refused (403). Sources that can filter instances (folder) also get
-the MRN in ``WadoRequest.patient_id``. Verified (tenant, study, MRN) triples are remembered for a
-few minutes so that a viewer's hundreds of requests cost one search.
+The decision is ``access.retrieval.check_study`` (pure); this is its I/O: the study-level search
+for the bound study, and a cache of confirmed (tenant, study, MRN) triples, so that a viewer's
+hundreds of requests cost one search. Sources that can filter instances (folder) also get the
+MRN in ``WadoRequest.mrn``.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections.abc import Callable
 
-from ..dicom import json_model as dj
-from ..dicom import tags
-from ..errors import Forbidden, NotFound
-from ..sources import StudyQuery
-from ..tenants.registry import Tenant
+from ..access.decisions import Refused
+from ..access.retrieval import RetrievalScope, check_study
+from ..cache import TtlCache
+from ..sources import ImageSource, StudyQuery
 
 TTL = 300.0
 MAX_ENTRIES = 10_000
 
 
 class StudyGuard:
-    def __init__(self, ttl: float = TTL, max_entries: int = MAX_ENTRIES) -> None:
-        self._ttl = ttl
-        self._max = max_entries
-        self._verified: OrderedDict[tuple[str, str, str], float] = OrderedDict()
+    def __init__(
+        self, ttl: float = TTL, max_entries: int = MAX_ENTRIES, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._confirmed: TtlCache[tuple[str, str, str], bool] = TtlCache(max_entries, ttl=ttl, clock=clock)
 
-    async def check(self, tenant: Tenant, study_uid: str, mrn: str) -> None:
-        key = (tenant.key, study_uid, mrn)
-        expires = self._verified.get(key)
-        if expires is not None and expires > time.monotonic():
-            self._verified.move_to_end(key)
-            return
-        query = StudyQuery(
-            patient_id=None, study_uids=(study_uid,), include_instances=False, include_series=False
-        )
-        records = await tenant.source.search(query)
-        if not records:
-            raise NotFound("study not found in the image archive")
-        if any(dj.text(r.study, tags.PatientID) != mrn for r in records):
-            raise Forbidden("the archive files data of another patient under this study")
-        self._verified[key] = time.monotonic() + self._ttl
-        while len(self._verified) > self._max:
-            self._verified.popitem(last=False)
+    async def confirm(self, source: ImageSource, scope: RetrievalScope) -> RetrievalScope | Refused:
+        """``scope`` once the archive's answer confirms it (or it needs no confirming), else why not."""
+        if scope.mrn is None:
+            return scope
+        key = (scope.tenant, scope.study_uid, scope.mrn)
+        if self._confirmed.get(key):
+            return scope
+        query = StudyQuery(None, (scope.study_uid,), include_instances=False, include_series=False)
+        decision = check_study(scope, [record.study for record in await source.search(query)])
+        if isinstance(decision, RetrievalScope):
+            self._confirmed.put(key, True)
+        return decision

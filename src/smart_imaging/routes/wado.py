@@ -1,8 +1,8 @@
 """WADO-RS routes: ``/{tenant}/wado/{binding}/studies/...``.
 
 Each request is authorized on its own, then its binding token is opened and checked against
-that grant: same tenant, same study, same patient (SMART Imaging Access IG). The archive's
-answer streams through chunk by chunk.
+that grant by ``access.retrieval`` (same tenant, same study, same patient: SMART Imaging Access
+IG); the route only renders the decision. The archive's answer streams through chunk by chunk.
 
 This route is the one place a WADO-RS stream ends (:class:`WadoStream`). A source whose body
 fails before its first chunk gets a normal error answer (502/504 JSON). Once the status line is
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator
 from enum import Enum
 
@@ -25,12 +26,13 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from ..access.retrieval import RetrievalRequest, decide_retrieval
 from ..binding import open_binding
 from ..dicom.media import normalize
-from ..errors import Forbidden, SmartImagingError
+from ..errors import SmartImagingError
 from ..observability import mark_response_incomplete, redact_path
 from ..sources import WadoResponse
-from .context import app_state, authorize, tenant_base, tenant_of
+from .context import access_rules, app_state, authorize, enforce, tenant_base, tenant_of
 from .delay import check_delay
 from .wado_path import parse_wado_path
 
@@ -54,15 +56,12 @@ async def retrieve(request: Request) -> StreamingResponse:
     wado = parse_wado_path(request.path_params["rest"], None, params, base)
     grant = await authorize(request, tenant)
     binding = open_binding(binding_token, app_state(request).key)
-    if binding.tenant != tenant.key or binding.study_uid != wado.study_uid:
-        raise Forbidden("this WADO-RS address does not grant access to that study")
-    if not grant.checks_disabled and (binding.patient_id is None or binding.patient_id != grant.patient_id):
-        raise Forbidden("the access token's patient does not match this study")
+    asked = RetrievalRequest(tenant.key, wado.study_uid, wado.series_uid)
+    scope = enforce(decide_retrieval(grant, binding, asked, access_rules(tenant), time.time()))
     check_delay(tenant, "retrieve")
-    if binding.mrn is not None:
-        await app_state(request).study_guard.check(tenant, wado.study_uid, binding.mrn)
+    scope = enforce(await app_state(request).study_guard.confirm(tenant.source, scope))
     accept = normalize(request.headers.get("accept"), DEFAULT_ACCEPT[wado.resource])
-    wado = dataclasses.replace(wado, accept=accept, patient_id=binding.mrn)
+    wado = dataclasses.replace(wado, accept=accept, patient_id=scope.mrn)
     upstream = await tenant.source.retrieve(wado)
     first = await _first_chunk(upstream)
     return WadoStream(upstream, first, redact_path(request.url.path))
