@@ -46,7 +46,7 @@ MEDITECH_OPTED_IN = replace(MEDITECH, allow_patient_from_request=True)
 
 
 def grant(patient: str | None = "p1", *, off: bool = False) -> AccessGrant:
-    return AccessGrant(patient_id=patient, checks_disabled=off)
+    return AccessGrant(patient_id=patient, disable_authz_checks=off)
 
 
 def binding(

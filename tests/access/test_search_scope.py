@@ -63,7 +63,7 @@ DEBUG_REAL_ALL = TenantRules(lookup="all-studies-on-server", disable_authz_check
 
 
 def grant(patient: str | None = "p1", *, off: bool = False) -> AccessGrant:
-    return AccessGrant(patient_id=patient, checks_disabled=off)
+    return AccessGrant(patient_id=patient, disable_authz_checks=off)
 
 
 def ref(patient: str, base: str = "") -> dict[str, str]:

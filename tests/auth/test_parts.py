@@ -169,7 +169,7 @@ async def test_mock_without_patient_and_with_checks_off() -> None:
     config = MockAuthorization(type="mock", disableAuthzChecks=True)
     authorizer = build_authorizer(config, None)  # type: ignore[arg-type]
     grant = await authorizer.authorize(AuthRequest(None, "t"))
-    assert grant.patient_id is None and grant.checks_disabled
+    assert grant.patient_id is None and grant.disable_authz_checks
     assert await authorizer.patient(grant) is None
     assert await ConfiguredPatient(None).patient(grant) is None
 
@@ -237,9 +237,9 @@ async def test_composed_refuse_all_and_disabled_checks() -> None:
         await off.authorize(AuthRequest(None, "t"))  # refused before the missing-token challenge
     second = caught.value
     assert first is not second and verifier.calls == 0
-    lenient = composed(verifier, checks_disabled=True)
+    lenient = composed(verifier, disable_authz_checks=True)
     grant = await lenient.authorize(AuthRequest("tok", "t"))
-    assert grant.checks_disabled and grant.patient_id is None and grant.scopes == {"user/*.rs"}
+    assert grant.disable_authz_checks and grant.patient_id is None and grant.scopes == {"user/*.rs"}
 
 
 # ------------------------------------------------------------------ the package's imports

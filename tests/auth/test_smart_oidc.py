@@ -149,7 +149,7 @@ async def test_token_without_patient_is_403(oidc: OidcServer, smart_config, http
 async def test_disable_authz_checks_still_needs_an_active_token(oidc: OidcServer, smart_config, http) -> None:
     authorizer = build(smart_config(disableAuthzChecks=True), http)
     grant = await authorize(authorizer, oidc.app_token(None, "openid user/*.rs")["access_token"])
-    assert grant.checks_disabled and grant.patient_id is None
+    assert grant.disable_authz_checks and grant.patient_id is None
     with pytest.raises(Unauthorized):
         await authorize(authorizer, "bogus")
 

@@ -48,7 +48,7 @@ class TenantRules:
     def checks_off(self, grant: AccessGrant) -> bool:
         """Patient checks are skipped only when the tenant and the grant both say so: a grant made
         with checks on (scopes and patient verified) is never used with them off."""
-        return self.disable_authz_checks and grant.checks_disabled
+        return self.disable_authz_checks and grant.disable_authz_checks
 
     def by_mrn(self, grant: AccessGrant) -> bool:
         """Are studies found (and retrievals filtered) by the patient's MRN?"""

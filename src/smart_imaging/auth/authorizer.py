@@ -34,7 +34,7 @@ class DecisionRules:
     """The tenant's settings for decisions (``authorization.*``)."""
 
     fhir_base_url: str = ""  # where a patient named by URL must live (Epic ``sub``)
-    checks_disabled: bool = False  # ``disableAuthzChecks``: scope and patient rules skipped
+    disable_authz_checks: bool = False  # ``disableAuthzChecks``: scope and patient rules skipped
     cache_ttl: float = 0.0  # ``cacheTtl``: longest life of a grant (never past the token's exp)
     negative_ttl: float = 0.0  # ``negativeCacheTtl``: life of a 401/403
 
@@ -115,14 +115,14 @@ class ComposedAuthorizer:
 
     def _grant(self, verified: VerifiedToken, now: float) -> AccessGrant:
         """The grant for verified claims, or raise 401/403 (pure apart from ``now``)."""
-        claims, disabled = verified.claims, self.rules.checks_disabled
-        scopes = check_token(claims, verified.policy(self.quirks.resources, not disabled), now)
+        claims, disable_authz_checks = verified.claims, self.rules.disable_authz_checks
+        scopes = check_token(claims, verified.policy(self.quirks.resources, not disable_authz_checks), now)
         patient_id = self.quirks.patient_of(claims, self.rules.fhir_base_url)
-        require_patient(patient_id, disabled or not self.quirks.token_names_patient)
+        require_patient(patient_id, disable_authz_checks or not self.quirks.token_names_patient)
         exp = claims.get("exp")
         return AccessGrant(
             patient_id=patient_id,
-            checks_disabled=disabled,
+            disable_authz_checks=disable_authz_checks,
             scopes=scopes,
             client_id=_str(claims.get("client_id")),
             subject=_str(claims.get("sub")),

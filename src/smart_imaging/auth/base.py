@@ -28,12 +28,12 @@ class AuthRequest:
 class AccessGrant:
     """The outcome of authorization for one request.
 
-    ``patient_id`` is the FHIR Patient id the token is bound to. ``checks_disabled`` is the
+    ``patient_id`` is the FHIR Patient id the token is bound to. ``disable_authz_checks`` is the
     tenant's ``disableAuthzChecks``: patient binding is skipped (debug tenants only).
     """
 
     patient_id: str | None
-    checks_disabled: bool = False
+    disable_authz_checks: bool = False
     scopes: frozenset[str] = frozenset()
     client_id: str | None = None
     subject: str | None = None

@@ -53,7 +53,7 @@ def build_mock_authorizer(config: MockAuthorization) -> ComposedAuthorizer:
         MockVerifier(config.patient),
         ConfiguredPatient(config.patient),
         MOCK,
-        DecisionRules(checks_disabled=config.disableAuthzChecks),
+        DecisionRules(disable_authz_checks=config.disableAuthzChecks),
     )
 
 
@@ -71,7 +71,7 @@ def build_smart_authorizer(
         quirks,
         DecisionRules(
             fhir_base_url=config.fhirBaseUrl,
-            checks_disabled=config.disableAuthzChecks,
+            disable_authz_checks=config.disableAuthzChecks,
             cache_ttl=config.cacheTtl,
             negative_ttl=config.negativeCacheTtl,
         ),
@@ -101,7 +101,7 @@ def build_independent_authorizer(
         BY_TYPE[config.type],
         DecisionRules(
             fhir_base_url=config.fhirBaseUrl,
-            checks_disabled=config.disableAuthzChecks,
+            disable_authz_checks=config.disableAuthzChecks,
             cache_ttl=0.0,
             negative_ttl=config.negativeCacheTtl,
         ),

@@ -85,8 +85,10 @@ def patient_claim(claims: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) and FHIR_ID.fullmatch(value) else None
 
 
-def require_patient(patient_id: str | None, checks_disabled: bool) -> None:
-    if patient_id is None and not checks_disabled:
+def require_patient(patient_id: str | None, optional: bool) -> None:
+    """403 for a token without patient context, unless the patient is ``optional`` (checks
+    disabled, or an EHR whose tokens name no patient)."""
+    if patient_id is None and not optional:
         raise Forbidden("access token has no patient context")
 
 

@@ -81,7 +81,7 @@ class PatientPins:
         self._flight: SingleFlight[Pin] = SingleFlight()
 
     async def bind(self, grant: AccessGrant, request: AuthRequest, key: str) -> AccessGrant:
-        if grant.checks_disabled:
+        if grant.disable_authz_checks:
             return grant
         requested = (request.requested_patient or "").removeprefix("Patient/") or None
         target = grant.patient_id or requested
