@@ -1,10 +1,11 @@
 """Binding tokens: the opaque segment of a study's WADO-RS Endpoint address.
 
 A binding is a compact JWE (RFC 7516, ``dir`` + ``A256GCM``) sealing the tenant, the study
-UID, the patient the grant was bound to, the MRN the study was found by, and an expiry. Encryption hides the study and patient
-from anyone holding the URL; the GCM tag makes any change detectable. The IG asks that such
-capability URLs be unguessable, bound to the token's patient and short-lived; each WADO
-request still needs a valid access token for the same patient. Pure: no I/O.
+UID, the FHIR Patient id the grant was bound to (``patient_id``), the MRN (DICOM PatientID) the
+study was found by (``mrn``), and an expiry. Encryption hides the study and patient from anyone
+holding the URL; the GCM tag makes any change detectable. The IG asks that such capability URLs
+be unguessable, bound to the token's patient and short-lived; each WADO request still needs a
+valid access token for the same patient (``access.retrieval`` decides). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ _HEADER = {"alg": "dir", "enc": "A256GCM"}
 class Binding:
     tenant: str
     study_uid: str
-    patient_id: str | None  # None: issued by a tenant with authorization checks disabled
+    patient_id: str | None  # the grant's FHIR Patient id; None: issued with disableAuthzChecks
     expires_at: int
-    mrn: str | None = None  # the PatientID the study was found by (lookup studies-by-mrn)
+    mrn: str | None = None  # the DICOM PatientID (0010,0020) the study was found by
 
 
 def key_from_secret(secret: str | None) -> tuple[OctKey, bool]:
