@@ -112,8 +112,8 @@ export async function completeLaunch(params) {
   if (params.get("state") !== pending.state) {
     throw new LaunchError("The authorization response carries the wrong state: refused (possible CSRF).", "state_mismatch");
   }
+  if (leg === "imaging") return finishImagingLeg(pending, params);
   if (params.has("error")) throw callbackError(params, leg);
-  if (leg === "imaging") return completeImagingLeg(pending, params.get("code"));
   const token = await tokenRequest(pending.config.token_endpoint, {
     grant_type: "authorization_code", code: params.get("code"), redirect_uri: redirectUri(),
     client_id: pending.server.clientId, code_verifier: pending.verifier,
@@ -157,6 +157,16 @@ export async function beginImagingLeg(session, idToken, { navigate = (u) => loca
   note("authorize (imaging)", { method: "GET", url: redactUrl(url), status: "redirect",
     detail: "browser sent to the imaging server's authorization endpoint, login_hint = the EHR's id_token" });
   navigate(url);
+}
+
+async function finishImagingLeg(pending, params) {
+  try {
+    if (params.has("error")) throw callbackError(params, "imaging");
+    return await completeImagingLeg(pending, params.get("code"));
+  } catch (err) {
+    await disconnect(pending.session); // no half session: the EHR's token is revoked as well
+    throw err;
+  }
 }
 
 async function completeImagingLeg(pending, code) {
