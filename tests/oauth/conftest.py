@@ -65,6 +65,9 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(autouse=True)
-def _reset_patients(stack: Stack) -> None:
-    stack.front.patients = patients()
-    stack.front.reads = []
+def _reset_patients(request: pytest.FixtureRequest) -> None:
+    """Each test that uses the stack starts with the EHR's patients as created."""
+    if "stack" in request.fixturenames:
+        stack: Stack = request.getfixturevalue("stack")
+        stack.front.patients = patients()
+        stack.front.reads = []
