@@ -26,7 +26,7 @@ from starlette.routing import Mount
 from smart_imaging.app import create_app, web_routes
 from smart_imaging.settings import Settings
 
-from .ehr import EhrConfig, create_ehr_app
+from .ehr import BackendClient, EhrConfig, create_ehr_app
 from .tenants import DUAL_TENANT, TENANT, demo_tenant, dual_tenant, open_tenant, sandbox_clients
 
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -54,34 +54,41 @@ def create_demo_app(
     dual_jwk = _secret_json(data_dir / "dual-ehr-client-key.json", _new_backend_key)
     aliases = loopback_aliases(base_url) if derive_from_request else ()
     origins = (_origin(base_url), *aliases)
-    ehr = create_ehr_app(
-        EhrConfig(
-            base_url=f"{base_url}/ehr",
-            data_dir=data_dir / "ehr",
-            imaging_fhir_base_url=f"{base_url}/{TENANT}/fhir",
-            dual_imaging_fhir_base_url=f"{base_url}/{DUAL_TENANT}/fhir",
-            backend_clients=sandbox_clients(backend_jwk, dual_jwk, origins),
-            derive_from_request=derive_from_request,
-            alias_origins=aliases,
-        )
-    )
-    samples = samples_dir or data_dir / "samples"
-    index = data_dir / "folder-index.sqlite"
+    clients = sandbox_clients(backend_jwk, dual_jwk, origins)
+    ehr = create_ehr_app(_sandbox_config(base_url, data_dir, clients, aliases, derive_from_request))
+    samples, index = samples_dir or data_dir / "samples", data_dir / "folder-index.sqlite"
     ehr_fhir = f"{base_url}/ehr/fhir"
     tenants = {
         TENANT: demo_tenant(ehr_fhir, backend_jwk, samples, index),
         DUAL_TENANT: dual_tenant(ehr_fhir, dual_jwk, samples, index, origins),
         "open": open_tenant(samples, index),
     }
-    key = _secret_text(data_dir / "binding-key", lambda: secrets.token_urlsafe(32))
     settings = Settings(
         base_url=None if derive_from_request else base_url,  # None: each request's own origin
-        key=key,
+        key=_secret_text(data_dir / "binding-key", lambda: secrets.token_urlsafe(32)),
         dynamic_tenants=True,
         dynamic_upstream_allow=dynamic_upstream_allow,
         state_dir=data_dir / "oauth",
     )
-    imaging = create_app(settings, tenants=tenants, extra_routes=web_routes())
+    return _compose(ehr, create_app(settings, tenants=tenants, extra_routes=web_routes()))
+
+
+def _sandbox_config(
+    base_url: str, data_dir: Path, clients: tuple[BackendClient, ...], aliases: tuple[str, ...], derive: bool
+) -> EhrConfig:
+    return EhrConfig(
+        base_url=f"{base_url}/ehr",
+        data_dir=data_dir / "ehr",
+        imaging_fhir_base_url=f"{base_url}/{TENANT}/fhir",
+        dual_imaging_fhir_base_url=f"{base_url}/{DUAL_TENANT}/fhir",
+        backend_clients=clients,
+        derive_from_request=derive,
+        alias_origins=aliases,
+    )
+
+
+def _compose(ehr: Starlette, imaging: Starlette) -> Starlette:
+    """The sandbox at ``/ehr``, the imaging server (and viewer) at ``/``, one lifespan."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

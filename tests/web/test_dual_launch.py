@@ -35,6 +35,29 @@ def redacted_prefix(token: str) -> str:
     return f"Bearer {token[:4]}…[redacted {len(token)} chars]"
 
 
+def check_trace(page: Any, ehr_token: str, imaging_token: str, imaging_refresh: str) -> None:
+    """Both legs are in the trace, each call carried its leg's token, and no token is stored."""
+    entries = page.evaluate(TRACE)
+    steps = [(e["step"], e["status"]) for e in entries]
+    for step in ("discovery", "token", "discovery (imaging)", "token (imaging)"):
+        assert (step, 200) in steps, steps
+    assert ("authorize (imaging)", "redirect") in steps and ("authorize (imaging)", "callback") in steps
+
+    def auth_of(step: str) -> str:
+        entry = next(e for e in entries if e["step"] == step)
+        return dict(entry["requestHeaders"])["authorization"]
+
+    assert auth_of("Patient") == redacted_prefix(ehr_token)
+    assert auth_of("ImagingStudy") == redacted_prefix(imaging_token)
+    assert auth_of("WADO-RS") == redacted_prefix(imaging_token)
+    redirect = next(e for e in entries if e["step"] == "authorize (imaging)")
+    assert "login_hint=[redacted]" in redirect["url"] and "code_challenge_method=S256" in redirect["url"]
+    stored = page.evaluate("sessionStorage.getItem('smart-imaging-viewer.trace')")
+    assert imaging_refresh  # offline_access was asked for
+    for secret in (ehr_token, imaging_token, imaging_refresh):
+        assert secret not in stored
+
+
 def test_dual_launch_search_and_open_a_study(page: Any, demo: Any, screenshot: Any) -> None:
     dual_connect(page, demo.base)
     assert page.locator("#patient-name").inner_text() == "Marcus Okafor"
@@ -56,24 +79,7 @@ def test_dual_launch_search_and_open_a_study(page: Any, demo: Any, screenshot: A
     assert stats["distinct"] > 8 and stats["litFraction"] > 0.02, stats
     assert page.evaluate("window.viewerMetrics.instances") == 64
 
-    entries = page.evaluate(TRACE)
-    steps = [(e["step"], e["status"]) for e in entries]
-    for step in ("discovery", "token", "discovery (imaging)", "token (imaging)"):
-        assert (step, 200) in steps, steps
-    assert ("authorize (imaging)", "redirect") in steps and ("authorize (imaging)", "callback") in steps
-
-    def auth_of(step: str) -> str:
-        entry = next(e for e in entries if e["step"] == step)
-        return dict(entry["requestHeaders"])["authorization"]
-
-    assert auth_of("Patient") == redacted_prefix(ehr_token)
-    assert auth_of("ImagingStudy") == redacted_prefix(imaging_token)
-    assert auth_of("WADO-RS") == redacted_prefix(imaging_token)
-    redirect = next(e for e in entries if e["step"] == "authorize (imaging)")
-    assert "login_hint=[redacted]" in redirect["url"] and "code_challenge_method=S256" in redirect["url"]
-    stored = page.evaluate("sessionStorage.getItem('smart-imaging-viewer.trace')")
-    for secret in (ehr_token, imaging_token, session["imaging"]["refreshToken"]):
-        assert secret not in stored
+    check_trace(page, ehr_token, imaging_token, session["imaging"]["refreshToken"])
 
     page.get_by_role("button", name="← Studies").click()
     page.get_by_role("button", name=re.compile("Protocol trace")).click()
