@@ -157,7 +157,7 @@ class BrowserFlow:
         if error is not None or not query.get("code"):
             return await self._ehr_refused(pending, error_code(error), site)
         try:
-            context = await self._ehr_context(pending, query["code"])
+            context = await self._ehr_context(pending, query["code"], query.get("iss"))
         except (InvalidIdToken, NoPatient) as exc:
             log.warning("EHR answer refused: %s", exc.message)
             return await self._finish(pending, site, "access_denied", exc.message)
@@ -199,8 +199,11 @@ class BrowserFlow:
             app_error = "server_error"
         return await self._finish(pending, site, app_error, f"the EHR answered {error}")
 
-    async def _ehr_context(self, pending: Pending, code: str) -> EhrContext:
+    async def _ehr_context(self, pending: Pending, code: str, iss: str | None) -> EhrContext:
         ehr = self._ehr
+        issuer = await ehr.issuer()
+        if iss is not None and iss != issuer:  # RFC 9207: an answer of another authorization server
+            raise InvalidIdToken("the EHR's answer names another issuer")
         response = await ehr.exchange(code, pending.ehr_redirect_uri, pending.ehr_verifier)
         id_token = response.get("id_token")
         if not isinstance(id_token, str):
@@ -208,7 +211,7 @@ class BrowserFlow:
         claims = await ehr.verified_claims(id_token)
         check_id_token(
             claims,
-            issuer=await ehr.issuer(),
+            issuer=issuer,
             client_id=ehr.client_id,
             nonce=pending.ehr_nonce,
             now=time.time(),
