@@ -44,6 +44,10 @@ class AuthorizationServer:
         self.tokens = TokenService(self._lease.store, self.policy, self.settings)
         self.flow = BrowserFlow(self._lease.store, self.policy, self.ehr, self.tokens, self.settings)
         self._warned_dir = False
+        if not self.policy.open_mode and not self.policy.registered:
+            log.warning(
+                "authorization server for EHR %s has no clients and openClients is false", config.fhirBaseUrl
+            )
         if self.policy.open_mode:
             log.warning(
                 "authorization server for EHR %s is in open mode: any client_id may launch; codes go "
