@@ -8,17 +8,22 @@ source's, so every file-backed source negotiates and encodes them the same way.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
+from functools import partial
 
 from pydicom import dcmread
 
 from ...dicom import multipart
 from ...dicom.media import parse_accept
-from ...errors import NotAcceptable
+from ...errors import NotAcceptable, UpstreamError
 from ..base import WadoRequest, WadoResponse
+from ..folder.checks import read_checked
 from ..folder.query import IndexedInstance
 from ..folder.retrieve import frames_response, instance_metadata, rendered_response
 from .part10 import InstanceFile
+
+log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
 DICOM = "application/dicom"
@@ -54,13 +59,23 @@ async def dicom_parts(instances: AsyncIterator[InstanceFile], boundary: str) -> 
 
 
 async def read_chunks(instance: InstanceFile) -> AsyncIterator[bytes]:
+    """The received file in chunks; ``UpstreamError`` if it cannot be read whole."""
     loop = asyncio.get_running_loop()
-    fp = await loop.run_in_executor(None, instance.path.open, "rb")
+    try:
+        fp = await loop.run_in_executor(None, instance.path.open, "rb")
+    except OSError as exc:
+        raise _unreadable(instance, exc) from exc
+    sent = 0
     try:
         while chunk := await loop.run_in_executor(None, fp.read, CHUNK):
+            sent += len(chunk)
             yield chunk
+    except OSError as exc:
+        raise _unreadable(instance, exc) from exc
     finally:
         fp.close()
+    if sent != instance.size:
+        raise UpstreamError(f"received instance {instance.keys.sop_instance_uid} was cut short in the cache")
 
 
 async def metadata_array(instances: AsyncIterator[InstanceFile], public_base: str) -> AsyncIterator[bytes]:
@@ -68,7 +83,9 @@ async def metadata_array(instances: AsyncIterator[InstanceFile], public_base: st
     separator = b"["
     async for instance in instances:
         item = await loop.run_in_executor(None, indexed, instance)
-        found = await loop.run_in_executor(None, instance_metadata, item, public_base)
+        found = await loop.run_in_executor(
+            None, read_checked, item, partial(instance_metadata, item, public_base)
+        )
         yield separator + found
         separator = b","
     yield b"[]" if separator == b"[" else b"]"
@@ -83,8 +100,14 @@ async def single_instance(instance: InstanceFile, request: WadoRequest) -> WadoR
 
 
 def indexed(instance: InstanceFile) -> IndexedInstance:
-    """What the file-backed answers need to know about a received file (blocking)."""
-    ds = dcmread(instance.path, stop_before_pixels=True)
+    """What the file-backed answers need to know about a received file (blocking).
+
+    ``UpstreamError`` when the file cannot be read: what the archive sent is unusable.
+    """
+    try:
+        ds = dcmread(instance.path, stop_before_pixels=True)
+    except Exception as exc:
+        raise _unreadable(instance, exc) from exc
     keys = instance.keys
     return IndexedInstance(
         path=instance.path,
@@ -95,4 +118,10 @@ def indexed(instance: InstanceFile) -> IndexedInstance:
         number_of_frames=max(1, int(ds.get("NumberOfFrames", 1) or 1)),
         has_pixels="Rows" in ds,
         bits_allocated=int(ds.get("BitsAllocated", 16) or 16),
+        size=instance.size,
     )
+
+
+def _unreadable(instance: InstanceFile, exc: BaseException) -> UpstreamError:
+    log.warning("could not read the received file %s: %s", instance.path, exc)
+    return UpstreamError(f"received instance {instance.keys.sop_instance_uid} could not be read")

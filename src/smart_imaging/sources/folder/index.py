@@ -2,7 +2,9 @@
 
 Blocking code: call it from a thread. ``scan`` walks the folder, reads the header
 (``stop_before_pixels``) of files that are new or whose mtime or size changed, and drops rows of
-files that are gone. Files that are not DICOM Part-10 instances keep a row without a SOP
+files that are gone. Each instance's row notes whether the file is structurally whole
+(``completeness``): a truncated or half-copied file is indexed (it belongs to its study) but
+never served as if it were complete. Files that are not DICOM Part-10 instances keep a row without a SOP
 Instance UID so they are not read again until they change. Hidden files and folders (names
 starting with ``.``) and DICOMDIR files are skipped.
 """
@@ -21,9 +23,11 @@ from typing import Any
 
 from pydicom import Dataset, dcmread
 
+from .completeness import is_complete
+
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the complete column
 DEFAULT_INDEX_NAME = ".smart-imaging-index.sqlite"
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 BATCH = 500
@@ -56,7 +60,7 @@ ATTRIBUTES: tuple[tuple[str, str, str], ...] = (
     ("rows", "Rows", "int"),
     ("bits_allocated", "BitsAllocated", "int"),
 )
-COLUMNS = ("path", "mtime_ns", "size", "transfer_syntax", *(c for c, _, _ in ATTRIBUTES))
+COLUMNS = ("path", "mtime_ns", "size", "transfer_syntax", "complete", *(c for c, _, _ in ATTRIBUTES))
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,6 +69,7 @@ CREATE TABLE IF NOT EXISTS files (
     mtime_ns INTEGER NOT NULL,
     size INTEGER NOT NULL,
     transfer_syntax TEXT,
+    complete INTEGER NOT NULL DEFAULT 1,
     {", ".join(f"{c} {'INTEGER' if k == 'int' else 'TEXT'}" for c, _, k in ATTRIBUTES)}
 );
 CREATE INDEX IF NOT EXISTS files_study ON files (study_uid);
@@ -165,9 +170,21 @@ def read_row(path: Path, relative: str, stat: os.stat_result) -> tuple[Any, ...]
     ds = read_header(path)
     base = (relative, stat.st_mtime_ns, stat.st_size)
     if ds is None:
-        return (*base, *([None] * (len(COLUMNS) - 3)))
+        return (*base, None, 1, *([None] * len(ATTRIBUTES)))
     ts = str(ds.file_meta.get("TransferSyntaxUID", "")) or None
-    return (*base, ts, *(_value(ds, keyword, kind) for _, keyword, kind in ATTRIBUTES))
+    complete = _complete(path)
+    return (*base, ts, int(complete), *(_value(ds, keyword, kind) for _, keyword, kind in ATTRIBUTES))
+
+
+def _complete(path: Path) -> bool:
+    try:
+        complete = is_complete(path)
+    except OSError as exc:
+        log.warning("could not check %s: %s", path, exc)
+        return False
+    if not complete:
+        log.warning("%s is cut short (truncated, or still being copied): it will not be served", path)
+    return complete
 
 
 def read_header(path: Path) -> Dataset | None:

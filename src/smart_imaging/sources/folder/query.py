@@ -21,7 +21,11 @@ from ..base import DicomJson, SeriesRecord, StudyQuery, StudyRecord
 
 @dataclass(frozen=True)
 class IndexedInstance:
-    """What retrieval needs to know about one file."""
+    """What retrieval needs to know about one file.
+
+    ``size`` and ``mtime_ns`` are the file as indexed (None: not checked, for files that no
+    one else writes); ``complete`` is the index's structural verdict (``completeness``).
+    """
 
     path: Path
     study_uid: str
@@ -31,6 +35,9 @@ class IndexedInstance:
     number_of_frames: int
     has_pixels: bool
     bits_allocated: int
+    size: int | None = None
+    mtime_ns: int | None = None
+    complete: bool = True
 
 
 _ORDER = (
@@ -173,6 +180,9 @@ def _instance(root: Path, row: sqlite3.Row) -> IndexedInstance:
         number_of_frames=max(1, row["number_of_frames"] or 1),
         has_pixels=row["rows"] is not None,
         bits_allocated=row["bits_allocated"] or 16,
+        size=row["size"],
+        mtime_ns=row["mtime_ns"],
+        complete=bool(row["complete"]),
     )
 
 

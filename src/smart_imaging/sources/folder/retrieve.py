@@ -9,13 +9,17 @@ except frames, which are decoded to uncompressed pixels when the client asks for
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import replace
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import anyio
 import numpy as np
+from anyio import AsyncFile
 from pydicom import Dataset, dcmread
 from pydicom.encaps import get_frame
 from pydicom.pixels.decoders.base import get_decoder
@@ -31,12 +35,14 @@ from ...dicom.media import (
 from ...errors import BadRequest, NotAcceptable, NotFound
 from ...render import THUMBNAIL_VIEWPORT, choose_media_type, parse_options, render_frame
 from ..base import WadoRequest, WadoResponse
+from . import checks
 from .query import IndexedInstance
 
 CHUNK_SIZE = 256 * 1024
 DICOM_JSON = "application/dicom+json"
 OCTET_STREAM = "application/octet-stream"
 _RAW_SYNTAXES = (None, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN)
+T = TypeVar("T")
 _LITTLE_ENDIAN_NATIVE = {EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, "1.2.840.10008.1.2.1.99"}
 
 
@@ -82,13 +88,47 @@ def _dicom_transfer_syntaxes(ranges: list[MediaRange]) -> set[str] | None:
 
 
 async def _stream_files(found: list[IndexedInstance], boundary: str) -> AsyncIterator[bytes]:
+    """Each file as one part; a part starts only once its file opened as the one indexed."""
     for item in found:
-        yield multipart.part_head(boundary, f"application/dicom; transfer-syntax={item.transfer_syntax}")
-        async with await anyio.open_file(item.path, "rb") as handle:
-            while chunk := await handle.read(CHUNK_SIZE):
+        async with contextlib.aclosing(file_chunks(item)) as chunks:
+            first = await anext(chunks, b"")
+            yield multipart.part_head(boundary, f"application/dicom; transfer-syntax={item.transfer_syntax}")
+            yield first
+            async for chunk in chunks:
                 yield chunk
         yield multipart.part_tail()
     yield multipart.closing(boundary)
+
+
+async def file_chunks(item: IndexedInstance) -> AsyncGenerator[bytes, None]:
+    """The file's bytes in chunks, exactly as many as the index saw. ``UpstreamError`` when it
+    cannot be opened, is not the indexed file, ends early, or changed by the time it was read."""
+    try:
+        handle = await anyio.open_file(item.path, "rb")
+    except OSError as exc:
+        raise checks.unreadable(item, exc) from exc
+    async with handle:
+        await _check_open(handle, item)
+        remaining = item.size
+        while remaining is None or remaining > 0:
+            want = CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining)
+            try:
+                chunk = await handle.read(want)
+            except OSError as exc:
+                raise checks.unreadable(item, exc) from exc
+            if not chunk:
+                if remaining is None:
+                    return
+                raise checks.cut_short(item)
+            if remaining is not None:
+                remaining -= len(chunk)
+            yield chunk
+        await _check_open(handle, item)
+
+
+async def _check_open(handle: AsyncFile[bytes], item: IndexedInstance) -> None:
+    stat = await anyio.to_thread.run_sync(os.fstat, handle.wrapped.fileno())
+    checks.check_unchanged(item, stat)
 
 
 # ---------------------------------------------------------------- metadata
@@ -107,7 +147,9 @@ def metadata_response(found: list[IndexedInstance], request: WadoRequest) -> Wad
 async def _stream_metadata(found: list[IndexedInstance], base: str) -> AsyncIterator[bytes]:
     yield b"["
     for number, item in enumerate(found):
-        blob = await anyio.to_thread.run_sync(instance_metadata, item, base)
+        blob = await anyio.to_thread.run_sync(
+            checks.read_checked, item, partial(instance_metadata, item, base)
+        )
         yield (b"," if number else b"") + blob
     yield b"]"
 
@@ -137,8 +179,8 @@ async def frames_response(item: IndexedInstance, request: WadoRequest) -> WadoRe
     native = FRAME_MEDIA_TYPES.get(item.transfer_syntax)
     decode = _frame_choice(parse_accept(request.accept), native, item.transfer_syntax)
     _check_frames(item, request.frames)
-    ds = await anyio.to_thread.run_sync(_read_pixels, item)
-    frames = await anyio.to_thread.run_sync(_frames, ds, item, request.frames, decode)
+    ds = await _read(item, _read_pixels, item)
+    frames = await _decode(item, "decoded", _frames, ds, item, request.frames, decode)
     if decode or native is None:
         part_type, syntax = OCTET_STREAM, EXPLICIT_VR_LITTLE_ENDIAN
     else:
@@ -216,7 +258,7 @@ async def bulkdata_response(item: IndexedInstance, request: WadoRequest) -> Wado
     ranges = parse_accept(request.accept)
     if ranges and not any(r.matches(OCTET_STREAM) for r in ranges):
         raise NotAcceptable(f"bulk data is available as {OCTET_STREAM}")
-    value = await anyio.to_thread.run_sync(_bulk_value, item, steps)
+    value = await _read(item, _bulk_value, item, steps)
     boundary = multipart.new_boundary()
     return WadoResponse(
         multipart.content_type(boundary, OCTET_STREAM),
@@ -248,8 +290,8 @@ async def rendered_response(item: IndexedInstance, request: WadoRequest) -> Wado
         raise BadRequest("rendered frames are available one at a time")
     frame = request.frames[0] if request.frames else 1
     _check_frames(item, (frame,))
-    ds = await anyio.to_thread.run_sync(_read_pixels, item)
-    image = await anyio.to_thread.run_sync(render_frame, ds, frame - 1, options)
+    ds = await _read(item, _read_pixels, item)
+    image = await _decode(item, "rendered", render_frame, ds, frame - 1, options)
     return WadoResponse(media_type, _once(image))
 
 
@@ -267,6 +309,16 @@ def _representative(found: list[IndexedInstance], request: WadoRequest) -> Index
     if not images:
         raise NotFound("no image to render")
     return images[len(images) // 2]
+
+
+async def _read(item: IndexedInstance, work: Callable[..., T], *args: Any) -> T:
+    """Read ``item``'s file in a thread; it must be the indexed one, whole (else 502)."""
+    return await anyio.to_thread.run_sync(checks.read_checked, item, partial(work, *args))
+
+
+async def _decode(item: IndexedInstance, doing: str, work: Callable[..., T], *args: Any) -> T:
+    """Decode or render data already read; data that cannot be decoded is 502."""
+    return await anyio.to_thread.run_sync(checks.read_checked, item, partial(work, *args), doing)
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:

@@ -16,10 +16,10 @@ from typing import TypeVar
 
 import anyio
 
-from ...errors import NotFound
+from ...errors import NotFound, UpstreamError
 from ...tenants.config import FolderImages
 from ..base import StudyQuery, StudyRecord, WadoRequest, WadoResponse
-from . import index, query, retrieve
+from . import checks, index, query, retrieve
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,14 +46,24 @@ class FolderSource:
         return await self._with_index(lambda conn: query.search(conn, study_query))
 
     async def retrieve(self, request: WadoRequest) -> WadoResponse:
+        """Answer from the files as indexed; every file is checked before the answer starts.
+
+        Files moved, deleted or rewritten since the last scan trigger one rescan (never a miss:
+        random UIDs must not make every request walk the whole folder); what is then gone is
+        404 if nothing is left, a file still changing or cut short is 502. While the answer
+        streams, ``retrieve`` checks each file again.
+        """
         await self._ready()
         found = await self._instances(request)
-        if found and not await anyio.to_thread.run_sync(_all_exist, found):
-            await self.start()  # files moved or deleted since the last scan (never on a miss:
-            # random UIDs must not make every request walk the whole folder)
+        stale = bool(found) and await anyio.to_thread.run_sync(_any_stale, found)
+        if stale:
+            await self.start()
             found = await self._instances(request)
         if not found:
             raise NotFound(_what(request) + " not found")
+        problem = await anyio.to_thread.run_sync(_first_problem, found)
+        if problem is not None:
+            raise problem
         return await retrieve.retrieve(found, request)
 
     async def aclose(self) -> None:
@@ -109,8 +119,12 @@ class FolderSource:
         return await anyio.to_thread.run_sync(run)
 
 
-def _all_exist(found: list[query.IndexedInstance]) -> bool:
-    return all(item.path.is_file() for item in found)
+def _any_stale(found: list[query.IndexedInstance]) -> bool:
+    return any(checks.stale(item) for item in found)
+
+
+def _first_problem(found: list[query.IndexedInstance]) -> UpstreamError | None:
+    return next((error for item in found if (error := checks.problem(item)) is not None), None)
 
 
 def _what(request: WadoRequest) -> str:
