@@ -7,15 +7,12 @@ responses are judged (counts, aborts, silence) is ``progress``'s job (PS3.4 C.4.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -51,6 +48,9 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 from ...errors import UpstreamError
 from .part10 import EncodedDataSet, InstanceKeys, SpooledDataSet, read_keys
 from .progress import PENDING, SUCCESS, Outcome, Progress
+from .spool import SPOOLS, close_spool, spool_path, unlink
+from .spool import discard_spools as discard_spools
+from .spool import track_spool as track_spool
 
 log = logging.getLogger(__name__)
 
@@ -348,11 +348,11 @@ def store_event(event: Any, receive: Receiver) -> int:
     it is the bytes pynetdicom collected in memory.
     """
     request = event.request
-    spooled = _spool_path(request)
+    spooled = spool_path(request)
     try:
         dataset: EncodedDataSet
         if spooled is not None:
-            _close_spool(request)  # pynetdicom leaves it open for writing on C-GET
+            close_spool(request)  # pynetdicom leaves it open for writing on C-GET
             dataset = SpooledDataSet.of_part10(spooled)
         else:
             dataset = event.encoded_dataset(include_meta=False)
@@ -369,78 +369,5 @@ def store_event(event: Any, receive: Receiver) -> int:
         return receive(keys, dataset)
     finally:
         if spooled is not None:
-            _SPOOLS.remove(event.assoc, spooled)
-            _unlink(spooled)
-
-
-# ---------------------------------------------------------------- temporary files
-
-
-class _SpoolRegistry:
-    """pynetdicom's temporary files of received data sets, by association, until handled.
-
-    pynetdicom deletes a spooled file only after a storage SCP's handler ran, never on C-GET,
-    and not for data sets that were received but never handled (an abort or cancel while they
-    waited in the DIMSE queue, a C-STORE on a context it refuses). ``track_spool`` notes every
-    completed one; ``discard_spools`` deletes what is left when the association ends, and the
-    data set being received at that moment.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._paths: dict[Any, set[Path]] = {}
-
-    def add(self, assoc: Any, path: Path) -> None:
-        with self._lock:
-            self._paths.setdefault(assoc, set()).add(path)
-
-    def remove(self, assoc: Any, path: Path) -> None:
-        with self._lock:
-            self._paths.get(assoc, set()).discard(path)
-
-    def pop(self, assoc: Any) -> set[Path]:
-        with self._lock:
-            return self._paths.pop(assoc, set())
-
-
-_SPOOLS = _SpoolRegistry()
-
-
-def track_spool(event: Any) -> None:
-    """EVT_DIMSE_RECV handler (DUL thread, before the message is queued)."""
-    path = getattr(event.message, "_data_set_path", None)
-    if isinstance(path, Path):
-        _SPOOLS.add(event.assoc, path)
-
-
-def discard_spools(assoc: Any) -> None:
-    """Delete the spooled files of an association that has ended (or whose DUL has stopped)."""
-    paths = _SPOOLS.pop(assoc)
-    receiving = getattr(getattr(assoc, "dimse", None), "message", None)
-    partial = getattr(receiving, "_data_set_file", None)
-    if partial is not None:  # a data set cut off by the end of the association
-        with contextlib.suppress(OSError):
-            partial.close()
-        paths.add(Path(partial.name))
-    for path in paths:
-        _unlink(path)
-
-
-def _spool_path(request: Any) -> Path | None:
-    path = getattr(request, "_dataset_path", None)
-    return path if isinstance(path, Path) else None
-
-
-def _close_spool(request: Any) -> None:
-    spool = getattr(request, "_dataset_file", None)
-    if spool is not None:
-        spool.close()
-
-
-def _unlink(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        log.warning("could not delete a received data set's temporary file: %s", exc)
+            SPOOLS.remove(event.assoc, spooled)
+            unlink(spooled)

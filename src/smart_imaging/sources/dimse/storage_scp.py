@@ -19,14 +19,8 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from .part10 import EncodedDataSet, InstanceKeys
 from .progress import SUCCESS
-from .scu import (
-    REFUSED_OUT_OF_RESOURCES,
-    TRANSFER_SYNTAXES,
-    Receiver,
-    discard_spools,
-    store_event,
-    track_spool,
-)
+from .scu import REFUSED_OUT_OF_RESOURCES, TRANSFER_SYNTAXES, Receiver, store_event
+from .spool import discard_spools, track_spool
 
 log = logging.getLogger(__name__)
 
