@@ -1,4 +1,8 @@
-"""Shared fixtures: a real Orthanc with sample studies, and real servers on loopback ports."""
+"""Shared fixtures: a real Orthanc with sample studies, and real servers on loopback ports.
+
+Also the test tiers (``tests/support/tiers.py``): tests that start real servers or processes
+are marked ``integration`` at collection; ``-m "not integration"`` is the fast tier, and in that
+run a test that starts a server or a process anyway fails and says so."""
 
 from __future__ import annotations
 
@@ -13,7 +17,15 @@ from smart_imaging.tenants.loader import parse_config
 
 from .orthanc import Orthanc
 from .sample_dicom import SampleData, build_sample_data
+from .support import tiers
 from .support.servers import ServerThread as ServerThread  # re-exported: tests and bench import it
+
+# The test tiers' hooks (tests/support/tiers.py): the integration marker, the fast-tier guard.
+pytest_configure = tiers.pytest_configure
+pytest_collection_modifyitems = tiers.pytest_collection_modifyitems
+pytest_runtest_setup = tiers.pytest_runtest_setup
+pytest_runtest_call = tiers.pytest_runtest_call
+pytest_runtest_teardown = tiers.pytest_runtest_teardown
 
 TEST_KEY = "test-binding-key-not-secret"
 
