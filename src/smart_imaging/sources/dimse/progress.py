@@ -27,7 +27,7 @@ _COUNTS = (
     "NumberOfFailedSuboperations",
     "NumberOfWarningSuboperations",
 )
-_TIMED_OUT = 0.9  # silence of at least this share of the DIMSE timeout is pynetdicom's timeout
+TIMED_OUT = 0.9  # a wait of at least this share of a pynetdicom timeout ended by that timeout
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class Progress:
     def interrupted(self, calling_ae: str) -> SmartImagingError:
         """The error for a response without Status: the association ended or timed out."""
         silent = time.monotonic() - self._active
-        if silent >= self.timeout * _TIMED_OUT:
+        if silent >= self.timeout * TIMED_OUT:
             return UpstreamTimeout(
                 f"{self.peer} sent nothing for {silent:.0f} s during {self.method} "
                 f"after {self._done()} instance(s); the transfer was abandoned"

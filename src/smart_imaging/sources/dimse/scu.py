@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,9 +46,9 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelMove as MOVE_MODEL,
 )
 
-from ...errors import UpstreamError
+from ...errors import SmartImagingError, UpstreamError, UpstreamTimeout
 from .part10 import EncodedDataSet, InstanceKeys, SpooledDataSet, read_keys
-from .progress import PENDING, SUCCESS, Outcome, Progress
+from .progress import PENDING, SUCCESS, TIMED_OUT, Outcome, Progress
 from .spool import SPOOLS, close_spool, spool_path, unlink
 from .spool import discard_spools as discard_spools
 from .spool import track_spool as track_spool
@@ -200,9 +201,10 @@ def _new_ae(peer: Peer) -> AE:
 
 @contextmanager
 def _associate(ae: AE, peer: Peer, **kwargs: Any) -> Iterator[Association]:
+    started = time.monotonic()
     assoc = ae.associate(peer.host, peer.port, ae_title=peer.called_ae, **kwargs)
     if not assoc.is_established:
-        raise UpstreamError(_refusal(assoc, peer))
+        raise _refusal(assoc, peer, time.monotonic() - started, ae.connection_timeout or peer.timeout)
     try:
         yield assoc
     finally:
@@ -211,12 +213,15 @@ def _associate(ae: AE, peer: Peer, **kwargs: Any) -> Iterator[Association]:
         assoc.kill()
 
 
-def _refusal(assoc: Association, peer: Peer) -> str:
+def _refusal(assoc: Association, peer: Peer, waited: float, limit: float) -> SmartImagingError:
+    """Why no association: rejected, silent until a timeout (504), or refused or aborted."""
     if assoc.is_rejected:
-        return (
+        return UpstreamError(
             f"{peer.describe()} rejected the association: is our AE title {peer.calling_ae} registered there?"
         )
-    return f"{peer.describe()} is not reachable or aborted the association"
+    if waited >= limit * TIMED_OUT:
+        return UpstreamTimeout(f"{peer.describe()} did not answer the association request in {waited:.0f} s")
+    return UpstreamError(f"{peer.describe()} is not reachable or aborted the association")
 
 
 class FindSession:
@@ -228,8 +233,16 @@ class FindSession:
 
     def find(self, identifier: Dataset) -> list[Dataset]:
         answers: list[Dataset] = []
+        waiting = time.monotonic()
         for status, found in self._assoc.send_c_find(identifier, FIND_MODEL):
+            if status is None or "Status" not in status:
+                silent = time.monotonic() - waiting
+                if silent >= self._peer.timeout * TIMED_OUT:
+                    raise UpstreamTimeout(
+                        f"{self._peer.describe()} sent nothing for {silent:.0f} s during C-FIND"
+                    )
             code = _status(status, self._peer, "C-FIND")
+            waiting = time.monotonic()
             if code in PENDING and found is not None:
                 answers.append(found)
             elif code != SUCCESS:
