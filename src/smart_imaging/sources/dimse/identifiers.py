@@ -10,6 +10,7 @@ value; an MRN that is empty or holds a backslash can match nothing and is never 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,6 +22,7 @@ from ...dicom import tags
 from ...dicom.json_model import DicomJson
 from ..base import StudyQuery
 
+log = logging.getLogger(__name__)
 SOPClassesInStudy = "00080062"
 _PADDING = "\x00 "
 
@@ -79,20 +81,32 @@ def clean(value: str) -> str:
 def to_json(identifier: Dataset, fields: Iterable[str]) -> DicomJson:
     """The wanted ``fields`` of a C-FIND answer as DICOM JSON, padding stripped.
 
-    Keys appear only when the archive returned the attribute, like QIDO-RS answers.
+    Keys appear only when the archive returned the attribute, like QIDO-RS answers. A value
+    pydicom cannot convert (an IS of "1e999" or "abc") is dropped with a warning: the rest of
+    the answer is still usable.
     """
     wanted = set(fields)
     out: DicomJson = {}
-    for key, element in identifier.to_json_dict().items():
-        if key.upper() in wanted:
-            out[key.upper()] = _clean_element(element)
+    for tag in tuple(identifier.keys()):  # iterating the Dataset itself would convert every value
+        key = f"{int(tag):08X}"
+        if key not in wanted:
+            continue
+        try:
+            element = identifier[tag].to_json_dict(None, 1 << 30)
+        except (ValueError, OverflowError, TypeError) as exc:
+            log.warning("dropped an unusable %s value from a C-FIND answer: %s", key, exc)
+            continue
+        out[key] = _clean_element(element)
     return out
 
 
 def count(identifier: Dataset, keyword: str) -> int | None:
     """A count (IS) of a C-FIND answer, e.g. Number of Study Related Instances; None when the
     archive left it out or sent something that is not a sane count."""
-    value = identifier.get(keyword)
+    try:
+        value = identifier.get(keyword)
+    except (ValueError, OverflowError, TypeError):
+        return None
     text = clean(str(value if value is not None else ""))
     if not text.isascii() or not text.isdigit() or len(text) > 10:  # IS holds at most 12 chars
         return None
