@@ -189,7 +189,6 @@ class DimseSource:
     async def _run(self, transfer: Transfer) -> None:
         route: Route | None = None
         scp: StorageScp | None = None
-        listed: asyncio.Future[int | None] | None = None
         try:
             if self.config.retrieval == "c-move":
                 scp = self._storage_scp()
