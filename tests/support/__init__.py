@@ -6,5 +6,6 @@
 - ``browser``: Debian Chromium through Playwright.
 - ``asgi``: an app in-process over httpx (lifespan, streaming), for the fast tier.
 - ``fakes``: a fake authorizer and a fake image source for in-process route tests.
-- ``tiers``: which tests are ``integration`` (start real servers) and the fast tier's guard.
+- ``tiers``: which tests are ``integration`` (start real servers), and the pytest hooks.
+- ``guard``: the fast tier's guard (no listening socket, no child process).
 """
