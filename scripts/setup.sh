@@ -14,6 +14,9 @@ if [ "$mode" = "--test" ]; then
   command -v node >/dev/null || packages+=(nodejs)
   command -v npm >/dev/null || packages+=(npm)
   command -v chromium >/dev/null || packages+=(chromium)
+  # nginx and Redis run as children of the tests and benchmarks, on their own ports
+  [ -x /usr/sbin/nginx ] || packages+=(nginx)
+  command -v redis-server >/dev/null || packages+=(redis-server)
 fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
 
@@ -23,6 +26,14 @@ if [ ${#packages[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+  # the system services these packages may start are not used: stop them where systemd runs
+  for service in nginx redis-server; do
+    case " ${packages[*]} " in *" $service "*)
+      if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
+        $sudo systemctl disable --now "$service" >/dev/null 2>&1 || true
+      fi ;;
+    esac
+  done
 fi
 
 if [ ! -x .venv/bin/python ]; then
