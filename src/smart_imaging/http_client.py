@@ -1,19 +1,141 @@
-"""The one outbound HTTP client of the server (httpx), tuned for streaming large bodies."""
+"""The one outbound HTTP client of the server: the httpx API on an aiohttp connection pool.
+
+Every module speaks httpx (requests, responses, exceptions, ``MockTransport`` in tests); only the
+transport below differs. httpcore, httpx's own transport, costs about 0.7 ms of CPU per small
+request here; aiohttp's C parser and pool about half of that (``bench/bench_hotpath.py``), and a
+viewer sends one request per frame. ``backend="httpx"`` (``SMART_IMAGING_HTTP_BACKEND=httpx``)
+keeps httpcore.
+
+The transport maps aiohttp's failures onto httpx's exception tree (connect/read timeouts,
+connect errors, a connection lost mid-body as ``ReadError``), so callers' ``except
+httpx.TimeoutException`` / ``httpx.TransportError`` keep their meaning; the URL goes out as
+httpx built it (no requoting); bodies are not decompressed here (httpx does that) and stream in
+the sizes the socket delivers.
+"""
 
 from __future__ import annotations
 
-import httpx
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
-try:  # httpcore reads bodies 64 KiB at a time; each read is a trip through several layers of
-    # Python. WADO-RS bodies are hundreds of MB: 1 MiB reads cut the proxy's CPU use by about
-    # a quarter (bench/bench_wado.py). Only the upper bound of one socket read changes.
+import aiohttp
+import httpx
+from yarl import URL
+
+try:  # httpcore reads bodies 64 KiB at a time; 1 MiB reads cut its CPU use on large WADO-RS
+    # bodies by about a quarter (bench/bench_wado.py). Only for backend="httpx".
     from httpcore._async.http11 import AsyncHTTP11Connection
 
     AsyncHTTP11Connection.READ_NUM_BYTES = max(AsyncHTTP11Connection.READ_NUM_BYTES, 1 << 20)
 except (ImportError, AttributeError):  # pragma: no cover - a future httpcore may differ
     pass
 
+BACKENDS = ("aiohttp", "httpx")
+LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30)
+READ_BUFFER = 1 << 20  # bytes aiohttp buffers per response before it pauses the socket
 
-def create_client(timeout: float) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=30)
-    return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
+
+def create_client(timeout: float, backend: str = "aiohttp") -> httpx.AsyncClient:
+    """The server's client: no redirects followed, keep-alive pool of :data:`LIMITS`."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown HTTP client backend {backend!r} (one of {', '.join(BACKENDS)})")
+    transport = AiohttpTransport(LIMITS) if backend == "aiohttp" else None
+    return httpx.AsyncClient(timeout=timeout, limits=LIMITS, follow_redirects=False, transport=transport)
+
+
+@contextlib.contextmanager
+def _mapped(request: httpx.Request, reading: bool) -> Iterator[None]:
+    """aiohttp's exceptions as httpx's (``reading``: the status line is already in)."""
+    try:
+        yield
+    except aiohttp.ConnectionTimeoutError as exc:
+        raise httpx.ConnectTimeout(str(exc) or "connect timed out", request=request) from exc
+    except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
+        raise httpx.ReadTimeout(str(exc) or "read timed out", request=request) from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise httpx.ConnectError(str(exc), request=request) from exc
+    except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
+        raise httpx.UnsupportedProtocol(str(exc), request=request) from exc
+    except aiohttp.ClientResponseError as exc:  # a malformed answer
+        raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+    except (aiohttp.ClientError, OSError) as exc:  # disconnected, reset, payload cut short
+        kind = httpx.ReadError if reading else httpx.RemoteProtocolError
+        raise kind(str(exc) or type(exc).__name__, request=request) from exc
+
+
+class _Body(httpx.AsyncByteStream):
+    """An aiohttp response body; closing it before its end closes the connection."""
+
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._response = response
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _mapped(self._request, reading=True):
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+
+    async def aclose(self) -> None:
+        if self._response.content.at_eof():
+            self._response.release()  # back to the pool
+        else:
+            self._response.close()  # a half-read connection is never reused
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """httpx requests sent over one ``aiohttp.ClientSession`` (created on first use, in the loop)."""
+
+    def __init__(self, limits: httpx.Limits = LIMITS) -> None:
+        self._limits = limits
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.max_connections or 0,
+            keepalive_timeout=self._limits.keepalive_expiry,
+            ttl_dns_cache=60,
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,
+            read_bufsize=READ_BUFFER,
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._session is None:
+            self._session = self._open()
+        timeout: dict[str, Any] = request.extensions.get("timeout", {})
+        with _mapped(request, reading=False):
+            response = await self._session.request(
+                request.method,
+                URL(str(request.url), encoded=True),
+                headers=[(k, v) for k, v in request.headers.multi_items() if k != "transfer-encoding"],
+                data=await _content(request),
+                allow_redirects=False,
+                compress=None,
+                timeout=aiohttp.ClientTimeout(
+                    connect=timeout.get("pool"),
+                    sock_connect=timeout.get("connect"),
+                    sock_read=timeout.get("read"),
+                ),
+            )
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_Body(response, request),
+            request=request,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+async def _content(request: httpx.Request) -> bytes | None:
+    """The request body; the server's outbound bodies are small forms and JSON."""
+    body = await request.aread()
+    return body or None
