@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from contextvars import ContextVar
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("smart_imaging.access")
 _BINDING = re.compile(r"/wado/[^/]+")
 _DYN = re.compile(r"^/dyn/[^/]+")
+QUIET_PATHS = frozenset({"/metrics", "/healthz", "/readyz", "/livez"})  # probes: no access log line
 
 
 def redact_path(path: str) -> str:
@@ -62,6 +64,9 @@ def route_kind(path: str) -> str:
 
 
 class Metrics:
+    """The server's Prometheus metrics. :meth:`record` caches the labelled children: a label
+    lookup takes a lock and builds a tuple, per metric, per request."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -76,6 +81,35 @@ class Metrics:
         self.bytes = Counter(
             "smart_imaging_response_bytes_total", "Response body bytes", ["route"], registry=self.registry
         )
+        self._children: dict[tuple[str, int], tuple[Any, Any, Any]] = {}  # few routes x statuses
+        self._scraped: CollectorRegistry | None = None
+
+    def exposition(self) -> bytes:
+        """The text format of every metric; summed over the workers of ``serve --workers N``
+        (``prometheus_client`` multiprocess mode, ``PROMETHEUS_MULTIPROC_DIR``)."""
+        if self._scraped is None:
+            self._scraped = self.registry
+            if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+                from prometheus_client import multiprocess
+
+                self._scraped = CollectorRegistry()
+                multiprocess.MultiProcessCollector(self._scraped)  # type: ignore[no-untyped-call]
+        return generate_latest(self._scraped)
+
+    def record(self, kind: str, status: int, elapsed: float, size: int) -> None:
+        children = self._children.get((kind, status))
+        if children is None:
+            children = (
+                self.requests.labels(kind, str(status)),
+                self.duration.labels(kind),
+                self.bytes.labels(kind),
+            )
+            self._children[(kind, status)] = children
+        requests, duration, sent = children
+        requests.inc()
+        duration.observe(elapsed)
+        if size:
+            sent.inc(size)
 
 
 class AccessLogMiddleware:
@@ -107,11 +141,9 @@ class AccessLogMiddleware:
         path = scope.get("path", "")
         kind = route_kind(path)
         state = scope.get("state", {})
-        self.metrics.requests.labels(kind, str(seen["status"])).inc()
-        self.metrics.duration.labels(kind).observe(elapsed)
-        self.metrics.bytes.labels(kind).inc(seen["bytes"])
-        if path in ("/metrics", "/healthz"):
-            return
+        self.metrics.record(kind, seen["status"], elapsed, seen["bytes"])
+        if path in QUIET_PATHS or not access_log.isEnabledFor(logging.INFO):
+            return  # the line is built only when it is written
         line = {
             "method": scope.get("method"),
             "path": redact_path(path),
