@@ -1,12 +1,15 @@
-"""The ASGI application: routes, one error handler, middleware, lifespan (one httpx client)."""
+"""The ASGI application: routes, one error handler, middleware, lifespan (one httpx client),
+health probes and the gate that drains it on shutdown (``drain``)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from joserfc.jwk import OctKey
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -14,12 +17,14 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
 from .binding import key_from_secret
+from .drain import Drain
 from .errors import ConfigError, SmartImagingError
 from .fhir.outcome import operation_outcome
-from .http_client import create_client
+from .http_client import BACKENDS, create_client
 from .observability import AccessLogMiddleware, Metrics, install_log_filters, redact_path
 from .routes import fhir, oauth, wado
 from .routes.context import AppState
@@ -30,12 +35,16 @@ from .tenants.registry import TenantRegistry, load_dir
 log = logging.getLogger("smart_imaging")
 
 
+def wado_route(prefix: str) -> Route:
+    return Route(prefix + "/wado/{binding}/studies/{rest:path}", wado.retrieve, methods=["GET"])
+
+
 def tenant_routes(prefix: str) -> list[BaseRoute]:
+    """A tenant's routes but WADO-RS (:func:`wado_route`, matched first: a viewer's many requests)."""
     return [
         Route(f"{prefix}/fhir/metadata", fhir.metadata, methods=["GET"]),
         Route(f"{prefix}/fhir/.well-known/smart-configuration", fhir.smart_config, methods=["GET"]),
         Route(f"{prefix}/fhir/ImagingStudy", fhir.imaging_study_search, methods=["GET"]),
-        Route(prefix + "/wado/{binding}/studies/{rest:path}", wado.retrieve, methods=["GET"]),
         Route(f"{prefix}/oauth/authorize", oauth.authorize, methods=["GET"]),
         Route(f"{prefix}/oauth/ehr-callback", oauth.ehr_callback, methods=["GET"]),
         Route(f"{prefix}/oauth/imaging-decision", oauth.imaging_decision, methods=["GET", "POST"]),
@@ -49,25 +58,60 @@ def create_app(
     settings: Settings,
     tenants: Mapping[str, TenantConfig] | None = None,
     extra_routes: list[BaseRoute] | None = None,
+    drain: Drain | None = None,
 ) -> Starlette:
-    """Build the server. ``tenants`` (name -> config) is used instead of ``settings.config_dir``."""
+    """Build the server. ``tenants`` (name -> config) is used instead of ``settings.config_dir``;
+    ``drain`` is the process's shutdown state (``server.py``), else the app's own."""
     configs = (
         dict(tenants)
         if tenants is not None
         else (load_dir(settings.config_dir) if settings.config_dir else {})
     )
-    key, random_key = key_from_secret(settings.key)
+    if settings.http_backend not in BACKENDS:
+        raise ConfigError(
+            "invalid settings", [("SMART_IMAGING_HTTP_BACKEND", f"one of {', '.join(BACKENDS)}")]
+        )
+    metrics, drain = Metrics(), drain or Drain()
+    install_log_filters()
+    routes: list[BaseRoute] = [
+        wado_route("/{tenant}"),
+        wado_route("/dyn/{config}"),
+        *probe_routes(metrics, drain),
+        *tenant_routes("/dyn/{config}"),
+        *tenant_routes("/{tenant}"),
+        *(extra_routes or []),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=middleware(metrics, drain, settings.expose_pid),
+        lifespan=_lifespan(settings, configs, binding_key(settings.key)),
+        exception_handlers={
+            SmartImagingError: error_response,
+            HTTPException: http_error_response,
+            Exception: unexpected_error_response,
+        },
+    )
+
+
+def binding_key(secret: str | None) -> OctKey:
+    """The binding-token key from ``SMART_IMAGING_KEY``; random (with a warning) when unset."""
+    key, random_key = key_from_secret(secret)
     if random_key:
         log.warning(
             "SMART_IMAGING_KEY is not set: binding tokens use a random key and stop "
             "working when this process restarts; set it for restarts and replicas"
         )
-    metrics = Metrics()
-    install_log_filters()
+    return key
+
+
+def _lifespan(
+    settings: Settings, configs: Mapping[str, TenantConfig], key: OctKey
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+    """The app's lifespan: one outbound client and the tenant registry built on it."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with create_client(settings.http_timeout) as http:
+        async with create_client(settings.http_timeout, settings.http_backend) as http:
             registry = TenantRegistry(
                 configs,
                 http,
@@ -81,10 +125,42 @@ def create_app(
             finally:
                 await registry.aclose()
 
+    return lifespan
+
+
+def middleware(metrics: Metrics, drain: Drain, expose_pid: bool) -> list[Middleware]:
+    """Outermost first: access log and metrics, CORS (so refusals carry it too), the drain gate."""
+    return [
+        Middleware(AccessLogMiddleware, metrics=metrics),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=["*"],
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Accept", "Content-Type", "Prefer"],
+            expose_headers=["Retry-After", "Content-Type", "Content-Length", "WWW-Authenticate", "Location"],
+            max_age=600,
+        ),
+        Middleware(DrainGate, drain=drain, expose_pid=expose_pid),
+    ]
+
+
+def probe_routes(metrics: Metrics, drain: Drain) -> list[BaseRoute]:
+    """``/livez`` (the process answers: Kubernetes liveness), ``/readyz`` (it takes requests:
+    readiness; 503 while draining), ``/healthz`` (readiness with the tenants, for container health
+    checks and people), ``/metrics`` (Prometheus)."""
+
     async def metrics_endpoint(request: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    async def live(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "alive"})
+
+    async def ready(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "draining"} if drain.draining else {"status": "ready"}, _ready(drain))
 
     async def health(request: Request) -> JSONResponse:
+        if drain.draining:
+            return JSONResponse({"status": "draining", "version": __version__}, 503)
         state: AppState = request.app.state.smart_imaging
         return JSONResponse(
             {
@@ -95,34 +171,64 @@ def create_app(
             }
         )
 
-    routes: list[BaseRoute] = [
+    return [
         Route("/healthz", health, methods=["GET"]),
+        Route("/readyz", ready, methods=["GET"]),
+        Route("/livez", live, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
-        *tenant_routes("/dyn/{config}"),
-        *tenant_routes("/{tenant}"),
-        *(extra_routes or []),
     ]
-    middleware = [
-        Middleware(AccessLogMiddleware, metrics=metrics),
-        Middleware(
-            CORSMiddleware,
-            allow_origins=["*"],
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Accept", "Content-Type", "Prefer"],
-            expose_headers=["Retry-After", "Content-Type", "Content-Length", "WWW-Authenticate", "Location"],
-            max_age=600,
-        ),
-    ]
-    return Starlette(
-        routes=routes,
-        middleware=middleware,
-        lifespan=lifespan,
-        exception_handlers={
-            SmartImagingError: error_response,
-            HTTPException: http_error_response,
-            Exception: unexpected_error_response,
-        },
-    )
+
+
+def _ready(drain: Drain) -> int:
+    return 503 if drain.draining else 200
+
+
+PROBES = frozenset({"/healthz", "/readyz", "/livez", "/metrics"})
+PID_HEADER = b"x-smart-imaging-pid"
+
+
+class DrainGate:
+    """Counts the requests in flight; while draining (``drain``), answers new ones 503 with
+    ``Connection: close`` and ``Retry-After`` (probes still answer). ``expose_pid``: every answer
+    names the process that served it (``X-Smart-Imaging-Pid``), to see workers share the load."""
+
+    def __init__(self, app: ASGIApp, drain: Drain, expose_pid: bool = False) -> None:
+        self.app = app
+        self.drain = drain
+        self.pid = str(os.getpid()).encode() if expose_pid else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.drain.draining and scope["path"] not in PROBES:
+            await _refuse(scope, receive, send)
+            return
+        if self.pid is not None:
+            send = self._naming_pid(send)
+        self.drain.enter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.drain.leave()
+
+    def _naming_pid(self, send: Send) -> Send:
+        pid = self.pid
+        assert pid is not None
+
+        async def naming(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (PID_HEADER, pid)]
+            await send(message)
+
+        return naming
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
+    headers = {"Retry-After": "1", "Connection": "close"}
+    message = "the server is shutting down; retry the request"
+    response = render_error(Request(scope), 503, "transient", "unavailable", message, headers)
+    await response(scope, receive, send)
 
 
 def web_routes() -> list[BaseRoute]:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import logging
+import os
+import secrets
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
 from .errors import ConfigError
-from .settings import Settings
+from .settings import Settings, settings_env
 
 COMMANDS_GROUP = "smart_imaging.commands"
 
@@ -42,6 +46,17 @@ def main(argv: list[str] | None = None) -> int:
         help="upstream host a dynamic config may name; repeatable "
         "(env SMART_IMAGING_DYNAMIC_UPSTREAM_ALLOW, comma-separated)",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="server processes sharing the port (env SMART_IMAGING_WORKERS; default: one per core)",
+    )
+    serve.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        help="seconds in-flight requests get to finish after SIGTERM "
+        "(env SMART_IMAGING_SHUTDOWN_TIMEOUT, default 30)",
+    )
     serve.add_argument("--log-level", default="info")
 
     check = commands.add_parser("check-config", help="validate tenant configs and list each problem")
@@ -70,39 +85,55 @@ def _add_optional_commands(commands: argparse._SubParsersAction[argparse.Argumen
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from .app import create_app, web_routes
+    from .drain import process_drain
     from .logging_setup import configure
+    from .server import serve_one, serve_workers
 
     configure(args.log_level)
+    settings = _serve_settings(args)
+    if settings.config_dir is None:
+        print("smart-imaging serve: give --config-dir (or SMART_IMAGING_CONFIG_DIR)", file=sys.stderr)
+        return 2
+    workers = settings.workers or os.cpu_count() or 1
+    if workers < 1 or settings.shutdown_timeout < 0:
+        print("smart-imaging serve: --workers must be >= 1, --shutdown-timeout >= 0", file=sys.stderr)
+        return 2
+    if workers > 1 and not settings.key:
+        settings = _shared_random_key(settings, workers)
+    try:  # the parent checks every config before any worker starts
+        app = create_app(settings, extra_routes=web_routes(), drain=process_drain())
+    except ConfigError as exc:
+        _print_problems(exc)
+        return 2
+    if workers == 1:
+        return serve_one(app, settings, args.log_level, process_drain())
+    os.environ.update(settings_env(settings))  # what the workers build their app from
+    return serve_workers(settings, workers, args.log_level)
+
+
+def _serve_settings(args: argparse.Namespace) -> Settings:
     allow = tuple(args.dynamic_upstream_allow) if args.dynamic_upstream_allow else None
-    settings = Settings.from_env(
+    return Settings.from_env(
         config_dir=args.config_dir,
         host=args.host,
         port=args.port,
         base_url=args.base_url,
         dynamic_tenants=args.dynamic_tenants,
         dynamic_upstream_allow=allow,
+        workers=args.workers,
+        shutdown_timeout=args.shutdown_timeout,
     )
-    if settings.config_dir is None:
-        print("smart-imaging serve: give --config-dir (or SMART_IMAGING_CONFIG_DIR)", file=sys.stderr)
-        return 2
-    try:
-        app = create_app(settings, extra_routes=web_routes())
-    except ConfigError as exc:
-        _print_problems(exc)
-        return 2
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        access_log=False,
-        log_config=None,
-        proxy_headers=True,
-        timeout_graceful_shutdown=5,
+
+
+def _shared_random_key(settings: Settings, workers: int) -> Settings:
+    """One random binding key for all workers, so a binding minted by one opens in another."""
+    logging.getLogger("smart_imaging").warning(
+        "SMART_IMAGING_KEY is not set: binding tokens use a random key (shared by the %d workers) and "
+        "stop working when this server restarts; set it for restarts and replicas",
+        workers,
     )
-    return 0
+    return dataclasses.replace(settings, key=secrets.token_urlsafe(32))
 
 
 def check_config(config_dir: Path) -> int:

@@ -22,6 +22,11 @@ class Settings:
     # SMART_IMAGING_STATE_DIR: where the dual-launch authorization servers keep sessions, codes and
     # tokens (SQLite); unset: a private folder in the temp dir, with a warning (``oauth.stores``)
     state_dir: Path | None = None
+    # Capacity and lifecycle (``smart-imaging serve``; docs/deploy.md)
+    workers: int | None = None  # SMART_IMAGING_WORKERS: processes; None: one per core
+    shutdown_timeout: float = 30.0  # SMART_IMAGING_SHUTDOWN_TIMEOUT: seconds in-flight requests get
+    expose_pid: bool = False  # SMART_IMAGING_EXPOSE_PID: X-Smart-Imaging-Pid on answers (debugging)
+    http_backend: str = "aiohttp"  # SMART_IMAGING_HTTP_BACKEND: aiohttp | httpx (http_client.py)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -50,6 +55,7 @@ class Settings:
             values["key"] = env["SMART_IMAGING_KEY"]
         if (state_dir := state_dir_from_env(env)) is not None:
             values["state_dir"] = state_dir
+        values.update(_capacity_from_env(env))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
@@ -59,3 +65,38 @@ def state_dir_from_env(env: Mapping[str, str] | None = None) -> Path | None:
     env = os.environ if env is None else env
     value = env.get("SMART_IMAGING_STATE_DIR", "").strip()
     return Path(value) if value else None
+
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def _capacity_from_env(env: Mapping[str, str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    if env.get("SMART_IMAGING_WORKERS"):
+        values["workers"] = int(env["SMART_IMAGING_WORKERS"])
+    if env.get("SMART_IMAGING_SHUTDOWN_TIMEOUT"):
+        values["shutdown_timeout"] = float(env["SMART_IMAGING_SHUTDOWN_TIMEOUT"])
+    if env.get("SMART_IMAGING_EXPOSE_PID"):
+        values["expose_pid"] = env["SMART_IMAGING_EXPOSE_PID"].lower() in _TRUE
+    if env.get("SMART_IMAGING_HTTP_BACKEND"):
+        values["http_backend"] = env["SMART_IMAGING_HTTP_BACKEND"].strip().lower()
+    return values
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The ``SMART_IMAGING_*`` variables that make ``Settings.from_env()`` rebuild ``settings`` in
+    another process (the workers of ``serve --workers N``); the key included."""
+    pairs: dict[str, object] = {
+        "SMART_IMAGING_CONFIG_DIR": settings.config_dir,
+        "SMART_IMAGING_BASE_URL": settings.base_url,
+        "SMART_IMAGING_HOST": settings.host,
+        "SMART_IMAGING_PORT": settings.port,
+        "SMART_IMAGING_DYNAMIC_TENANTS": "1" if settings.dynamic_tenants else "0",
+        "SMART_IMAGING_DYNAMIC_UPSTREAM_ALLOW": ",".join(settings.dynamic_upstream_allow),
+        "SMART_IMAGING_KEY": settings.key,
+        "SMART_IMAGING_STATE_DIR": settings.state_dir,
+        "SMART_IMAGING_SHUTDOWN_TIMEOUT": settings.shutdown_timeout,
+        "SMART_IMAGING_EXPOSE_PID": "1" if settings.expose_pid else "",
+        "SMART_IMAGING_HTTP_BACKEND": settings.http_backend,
+    }
+    return {name: str(value) for name, value in pairs.items() if value not in (None, "")}
