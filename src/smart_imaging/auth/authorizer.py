@@ -18,11 +18,12 @@ from typing import Any
 from ..errors import Forbidden, Unauthorized
 from .backend import BackendTokens
 from .base import AccessGrant, AuthRequest
-from .claims import check_token, require_patient
+from .claims import check_token, normalize_audience, require_patient
 from .decision_cache import DecisionCache, Outcome, Refusal, token_key
 from .discovery import Discovery
 from .parts import Authority, PatientResolver, RequestBinder, TokenVerifier, VerifiedToken
 from .quirks import Quirks
+from .scopes import parse_scopes
 
 log = logging.getLogger("smart_imaging.auth")
 
@@ -37,6 +38,16 @@ class DecisionRules:
     disable_authz_checks: bool = False  # ``disableAuthzChecks``: scope and patient rules skipped
     cache_ttl: float = 0.0  # ``cacheTtl``: longest life of a grant (never past the token's exp)
     negative_ttl: float = 0.0  # ``negativeCacheTtl``: life of a 401/403
+    check_audience: bool = True  # ``checkAudience``: a reported ``aud`` must name this server
+
+    def audiences(self, request: AuthRequest) -> tuple[str, ...]:
+        """The ``aud`` values accepted when none is configured: the EHR's FHIR base (apps ask for
+        tokens with ``aud`` = the EHR, which names us in ``associated_endpoints``) and this
+        imaging FHIR base. Empty (nothing checked) with ``checkAudience: false``."""
+        if not self.check_audience:
+            return ()
+        found = (self.fhir_base_url, request.resource or "")
+        return normalize_audience([a for a in found if a])
 
 
 class ComposedAuthorizer:
@@ -80,9 +91,7 @@ class ComposedAuthorizer:
         if not request.token and self.verifier.needs_token:
             raise Unauthorized("missing access token", error=None)
         key = token_key(request.token or "")
-        grant = await self._decisions.get_or_compute(
-            key, lambda: self._decide(request.token, key, request.tenant)
-        )
+        grant = await self._decisions.get_or_compute(key, lambda: self._decide(request, key))
         return await self.binder.bind(grant, request, key) if self.binder else grant
 
     async def patient(self, grant: AccessGrant) -> dict[str, Any] | None:
@@ -99,13 +108,13 @@ class ComposedAuthorizer:
         if self.authority is not None:
             await self.authority.aclose()
 
-    async def _decide(self, token: str | None, key: str, tenant: str) -> Outcome[AccessGrant]:
+    async def _decide(self, request: AuthRequest, key: str) -> Outcome[AccessGrant]:
         try:
-            verified = await self.verifier.verify(token)
-            if verified.tenant is not None and verified.tenant != tenant:
+            verified = await self.verifier.verify(request.token)
+            if verified.tenant is not None and verified.tenant != request.tenant:
                 raise Unauthorized("access token was issued for another tenant")
             now = self._clock()
-            grant = self._grant(verified, now)
+            grant = self._grant(verified, now, request)
         except (Unauthorized, Forbidden) as exc:
             cause = f" ({type(exc.__cause__).__name__})" if exc.__cause__ else ""
             log.info("token %s refused: %s%s", key[:8], exc.message, cause)
@@ -113,20 +122,39 @@ class ComposedAuthorizer:
         log.debug("token %s granted patient %s", key[:8], grant.patient_id)
         return Outcome.granted(grant, self._grant_ttl(verified.claims.get("exp"), now))
 
-    def _grant(self, verified: VerifiedToken, now: float) -> AccessGrant:
-        """The grant for verified claims, or raise 401/403 (pure apart from ``now``)."""
+    def _grant(self, verified: VerifiedToken, now: float, request: AuthRequest) -> AccessGrant:
+        """The grant for verified claims, or raise 401/403 (pure apart from ``now``).
+
+        A registered backend client's token granted by ``system/`` scopes alone is a Backend
+        Services grant: no patient context (each request names its patient, checked against the
+        client's pre-authorized access by ``access.backend``). Any other token needs ``patient/``
+        scopes and, unless the tenant says otherwise, a patient context."""
         claims, disable_authz_checks = verified.claims, self.rules.disable_authz_checks
-        scopes = check_token(claims, verified.policy(self.quirks.resources, not disable_authz_checks), now)
-        patient_id = self.quirks.patient_of(claims, self.rules.fhir_base_url)
-        require_patient(patient_id, disable_authz_checks or not self.quirks.token_names_patient)
+        client_id = _str(claims.get("client_id"))
+        policy = verified.policy(
+            self.quirks.resources,
+            not disable_authz_checks,
+            defaults=self.rules.audiences(request),
+            system_scopes=client_id is not None and client_id in request.system_clients,
+        )
+        scopes = check_token(claims, policy, now)
+        backend = not disable_authz_checks and bool(scopes) and all(s.startswith("system/") for s in scopes)
+        patient_id = None if backend else self.quirks.patient_of(claims, self.rules.fhir_base_url)
+        optional = backend or disable_authz_checks or not self.quirks.token_names_patient
+        require_patient(patient_id, optional)
         exp = claims.get("exp")
         return AccessGrant(
             patient_id=patient_id,
             disable_authz_checks=disable_authz_checks,
             scopes=scopes,
-            client_id=_str(claims.get("client_id")),
+            client_id=client_id,
             subject=_str(claims.get("sub")),
             extra={**verified.extra, **({"exp": exp} if isinstance(exp, (int, float)) else {})},
+            expires_at=float(exp) if isinstance(exp, (int, float)) else None,
+            user=_str(claims.get("fhirUser")) or _str(claims.get("sub")),
+            issuer=_str(claims.get("iss")) or verified.issuer,
+            token_scopes=parse_scopes(claims.get("scope")),
+            backend=backend,
         )
 
     def _grant_ttl(self, exp: object, now: float) -> float:

@@ -74,6 +74,7 @@ def build_smart_authorizer(
             disable_authz_checks=config.disableAuthzChecks,
             cache_ttl=config.cacheTtl,
             negative_ttl=config.negativeCacheTtl,
+            check_audience=config.checkAudience,
         ),
         binder=PatientPins(http, config.fhirBaseUrl, timeout=config.timeout) if pinned else None,
         discovery=discovery,
@@ -152,7 +153,7 @@ def _verifier(
     http: httpx.AsyncClient,
 ) -> TokenVerifier:
     if config.type == "smart-on-fhir-jwt":
-        audience = normalize_audience(config.audience) or normalize_audience(config.fhirBaseUrl)
+        audience = normalize_audience(config.audience)  # else the defaults (DecisionRules.audiences)
         return JwtVerifier(discovery, JwksCache(discovery, http, timeout=config.timeout), audience=audience)
     client = config.client
     auth = client_authenticator(

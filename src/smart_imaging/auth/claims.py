@@ -1,7 +1,8 @@
 """The decision on a token's claims (pure): the same rules for introspection and local JWTs.
 
 Order: active, not expired (``exp``), not before (``nbf``, JWT), issuer and audience when the
-token carries them and the tenant knows what to expect, imaging scopes (see ``scopes``). The
+token carries them and the tenant knows what to expect, imaging scopes (see ``scopes``: ``patient/``
+scopes, or ``system/`` ones when the policy allows Backend Services for this client). The
 patient is chosen by the authorizer (vendors differ) and checked last. Errors follow RFC 6750:
 ``Unauthorized`` 401 ``invalid_token``; ``InsufficientScope`` 403; ``Forbidden`` 403.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import Forbidden, InsufficientScope, Unauthorized
-from .scopes import IMAGING_RESOURCES, SUGGESTED_SCOPE, imaging_scopes, parse_scopes
+from .scopes import IMAGING_RESOURCES, SUGGESTED_SCOPE, imaging_scopes, parse_scopes, system_imaging_scopes
 
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # FHIR R4 id datatype
 NBF_LEEWAY = 30.0
@@ -30,6 +31,7 @@ class TokenPolicy:
     resources: tuple[str, ...] = IMAGING_RESOURCES
     check_scopes: bool = True  # False only with disableAuthzChecks
     require_iss_aud: bool = False  # local JWT validation: iss and aud must be present
+    system_scopes: bool = False  # a registered backend client: system/ImagingStudy.rs grants too
 
 
 def check_token(claims: Mapping[str, Any], policy: TokenPolicy, now: float) -> frozenset[str]:
@@ -46,6 +48,8 @@ def check_token(claims: Mapping[str, Any], policy: TokenPolicy, now: float) -> f
     _check_audience(claims.get("aud"), policy)
     scopes = parse_scopes(claims.get("scope"))
     granting = imaging_scopes(scopes, policy.resources)
+    if not granting and policy.system_scopes:
+        granting = system_imaging_scopes(scopes)
     if policy.check_scopes and not granting:
         raise InsufficientScope("access token has no scope to read ImagingStudy", scope=SUGGESTED_SCOPE)
     return granting if policy.check_scopes else scopes

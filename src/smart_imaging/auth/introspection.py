@@ -77,7 +77,9 @@ def client_authenticator(
 
 
 class IntrospectionVerifier:
-    """Asks the EHR about each token (RFC 7662); expects the configured or discovered issuer."""
+    """Asks the EHR about each token (RFC 7662); expects the configured or discovered issuer and,
+    when the answer names an ``aud``, the configured audience or the tenant's defaults (the EHR's
+    FHIR base, this imaging FHIR base: "issued ... for use at this resource server")."""
 
     needs_token = True
 
@@ -107,4 +109,4 @@ class IntrospectionVerifier:
         auth = await self._client_auth()
         self.introspections += 1
         claims = await introspect(self._http, endpoint, token, auth, timeout=self._timeout)
-        return VerifiedToken(claims, issuer=endpoints.issuer, audience=self._audience)
+        return VerifiedToken(claims, issuer=endpoints.issuer, audience=self._audience, default_audience=True)

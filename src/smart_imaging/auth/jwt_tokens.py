@@ -119,7 +119,8 @@ class JwksCache:
 
 class JwtVerifier:
     """``smart-on-fhir-jwt``: a JWT access token verified against the issuer's JWKS; ``iss`` must
-    be the configured or discovered issuer, ``aud`` include ``audience`` (default ``fhirBaseUrl``)."""
+    be the configured or discovered issuer, ``aud`` include ``audience`` (default: ``fhirBaseUrl`` or
+    this imaging FHIR base, ``authorizer.DecisionRules.audiences``)."""
 
     needs_token = True
 
@@ -137,7 +138,13 @@ class JwtVerifier:
         claims = verify_signature(token, await self._jwks.keys_for(kid if isinstance(kid, str) else None))
         if not endpoints.issuer:
             raise UpstreamError("no issuer configured or discovered for JWT validation")
-        return VerifiedToken(claims, issuer=endpoints.issuer, audience=self._audience, require_iss_aud=True)
+        return VerifiedToken(
+            claims,
+            issuer=endpoints.issuer,
+            audience=self._audience,
+            require_iss_aud=True,
+            default_audience=True,
+        )
 
 
 def _has_kid(keys: KeySet, kid: str) -> bool:

@@ -34,16 +34,26 @@ class VerifiedToken:
     require_iss_aud: bool = False  # local JWTs must carry both
     tenant: str | None = None  # tokens bound to one tenant (our own): the request's must match
     extra: Mapping[str, Any] = field(default_factory=dict)  # copied into AccessGrant.extra
+    # No ``audience`` configured: check a reported ``aud`` against the tenant's defaults (the EHR's
+    # FHIR base and this imaging FHIR base); False for tokens bound to a tenant by other means.
+    default_audience: bool = False
 
     def policy(
-        self, resources: tuple[str, ...] = IMAGING_RESOURCES, check_scopes: bool = True
+        self,
+        resources: tuple[str, ...] = IMAGING_RESOURCES,
+        check_scopes: bool = True,
+        *,
+        defaults: tuple[str, ...] = (),
+        system_scopes: bool = False,
     ) -> TokenPolicy:
+        """``defaults``: the audiences expected when none is configured (``default_audience``)."""
         return TokenPolicy(
             issuer=self.issuer,
-            audience=self.audience,
+            audience=self.audience or (defaults if self.default_audience else ()),
             resources=resources,
             check_scopes=check_scopes,
             require_iss_aud=self.require_iss_aud,
+            system_scopes=system_scopes,
         )
 
 

@@ -3,10 +3,12 @@
 SMART App Launch 2.x, section "Scopes for requesting clinical data": v1 scopes end in
 ``.read``/``.write``/``.*``; v2 scopes end in a permission string that is an ordered subset of
 ``cruds``. Reading imaging needs *search* and *read*, so a v2 scope grants it only when its
-permissions contain both ``r`` and ``s`` (``.rs``, ``.cruds``...). Only ``patient/`` scopes count:
-``user/`` and ``system/`` scopes alone never give access to a patient's images here. v2 scopes
-narrowed by a query (``patient/ImagingStudy.rs?category=...``) are not honoured: we cannot apply
-the restriction, so they grant nothing.
+permissions contain both ``r`` and ``s`` (``.rs``, ``.cruds``...). Only ``patient/`` scopes count
+for App Launch: ``user/`` scopes never give access to a patient's images here. ``system/`` scopes
+(``system/ImagingStudy.rs`` or a covering wildcard: the IG's Backend Services mode) grant only for
+a tenant's registered backend clients (:func:`system_imaging_scopes`, applied by
+``claims.check_token``). v2 scopes narrowed by a query (``patient/ImagingStudy.rs?category=...``)
+are not honoured: we cannot apply the restriction, so they grant nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Iterable
 
 IMAGING_RESOURCES: tuple[str, ...] = ("ImagingStudy",)
 SUGGESTED_SCOPE = "patient/ImagingStudy.rs"
+SYSTEM_SCOPE = "system/ImagingStudy.rs"
 _V2_ORDER = "cruds"
 
 
@@ -38,10 +41,11 @@ def is_v2_permissions(permissions: str) -> bool:
     return bool(permissions)
 
 
-def grants_read(scope: str, resources: Iterable[str] = IMAGING_RESOURCES) -> bool:
-    """Whether one scope lets the app search and read ``resources`` for its patient."""
-    context, slash, rest = scope.partition("/")
-    if context != "patient" or not slash or "?" in rest:
+def grants_read(scope: str, resources: Iterable[str] = IMAGING_RESOURCES, context: str = "patient") -> bool:
+    """Whether one scope lets the app search and read ``resources`` in ``context`` (``patient``:
+    for its patient; ``system``: a backend client's pre-authorized access)."""
+    given, slash, rest = scope.partition("/")
+    if given != context or not slash or "?" in rest:
         return False
     resource, dot, permissions = rest.rpartition(".")
     if not dot or (resource != "*" and resource not in tuple(resources)):
@@ -55,3 +59,9 @@ def imaging_scopes(scopes: Iterable[str], resources: Iterable[str] = IMAGING_RES
     """The subset of ``scopes`` that grants reading imaging; empty means no access."""
     allowed = tuple(resources)
     return frozenset(s for s in scopes if grants_read(s, allowed))
+
+
+def system_imaging_scopes(scopes: Iterable[str]) -> frozenset[str]:
+    """The ``system/`` scopes that cover ImagingStudy search and read (IG Backend Services:
+    ``system/ImagingStudy.rs``, "a granted wildcard covering the same interactions MAY also be used")."""
+    return frozenset(s for s in scopes if grants_read(s, IMAGING_RESOURCES, "system"))
