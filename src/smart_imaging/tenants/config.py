@@ -13,24 +13,32 @@ import json
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+
+from ..access.policy_config import Policy
+from .model import ConfigModel as _Model
+from .model import require_http_url as _require_http_url
+from .oauth_config import (
+    DEFAULT_EHR_SCOPE as DEFAULT_EHR_SCOPE,
+)
+from .oauth_config import (
+    REDIRECT_URI_MAX as REDIRECT_URI_MAX,
+)
+from .oauth_config import (
+    OAuthServerSettings as OAuthServerSettings,
+)
+from .oauth_config import (
+    RegisteredClient as RegisteredClient,
+)
+from .oauth_config import (
+    check_redirect_uri as check_redirect_uri,
+)
 
 # The reference server's default; when no expression yields a value, the first identifier is used.
 DEFAULT_MRN_EXPRESSIONS = ["identifier.where(type.coding.code='MR').value"]
 LATEST_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z: later "until" moments are typos
 WEEK = 7 * 24 * 3600.0
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True, allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_nulls_and_comments(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if v is not None and not str(k).startswith("//")}
-        return data
 
 
 # ---------------------------------------------------------------- authorization
@@ -83,104 +91,6 @@ SmartType = Literal[
 ]
 
 
-REDIRECT_URI_MAX = 2048
-DEFAULT_EHR_SCOPE = "openid fhirUser launch/patient patient/Patient.rs"
-
-
-class RegisteredClient(_Model):
-    """An app registered at a tenant's own authorization server (``smart-on-fhir-independent``).
-
-    Public (``token_endpoint_auth_method`` ``none``, PKCE only) unless it has a ``jwks``: then
-    confidential with ``private_key_jwt`` (RFC 7523) client assertions signed by one of those keys.
-    Redirect URIs are matched exactly (RFC 6749 section 3.1.2; OAuth 2.1).
-    """
-
-    client_id: str = Field(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")
-    redirect_uris: list[str] = Field(min_length=1)
-    name: str | None = Field(default=None, max_length=200)
-    jwks: dict[str, Any] | None = None
-    token_endpoint_auth_method: Literal["none", "private_key_jwt"] | None = None
-
-    @field_validator("redirect_uris")
-    @classmethod
-    def _redirect_uris(cls, values: list[str]) -> list[str]:
-        for value in values:
-            check_redirect_uri(value)
-        return values
-
-    @field_validator("jwks", mode="before")
-    @classmethod
-    def _jwks_text(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except ValueError:
-                raise ValueError("must be a JWK set object or its JSON text") from None
-        return value
-
-    @field_validator("jwks")
-    @classmethod
-    def _public_key_set(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            _check_public_jwks(value)
-        return value
-
-    @model_validator(mode="after")
-    def _auth_method(self) -> RegisteredClient:
-        if self.token_endpoint_auth_method == "private_key_jwt" and not self.jwks:
-            raise ValueError("private_key_jwt needs the client's public keys in jwks")
-        if self.token_endpoint_auth_method == "none" and self.jwks:
-            raise ValueError("a public client (token_endpoint_auth_method none) has no jwks")
-        return self
-
-    @property
-    def confidential(self) -> bool:
-        return self.jwks is not None
-
-
-class OAuthServerSettings(_Model):
-    """``authorization.oauth``: the imaging server's own authorization server (dual launch).
-
-    With no ``clients``, ``openClients`` defaults to true (the reference server's behaviour, made
-    safer: any client_id, but redirect URIs only on loopback, this server's own origin or
-    ``redirectOrigins``); with clients listed it defaults to false.
-    """
-
-    clients: list[RegisteredClient] = Field(default_factory=list)
-    openClients: bool | None = None
-    redirectOrigins: list[str] = Field(default_factory=list)
-    accessTokenLifetime: float = Field(default=3600.0, ge=1, le=24 * 3600)
-    refreshTokenLifetime: float = Field(default=24 * 3600.0, ge=60, le=90 * 24 * 3600)
-    codeLifetime: float = Field(default=60.0, ge=1, le=60)
-    consent: bool = True
-    ehrScope: str = Field(default=DEFAULT_EHR_SCOPE, min_length=1, max_length=2000)
-
-    @field_validator("redirectOrigins")
-    @classmethod
-    def _origins(cls, values: list[str]) -> list[str]:
-        out = []
-        for value in values:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
-                raise ValueError("each entry must be an origin such as https://viewer.example.org")
-            if parts.query or parts.fragment or parts.username or parts.password:
-                raise ValueError("each entry must be an origin such as https://viewer.example.org")
-            out.append(value.rstrip("/").lower())
-        return out
-
-    @field_validator("clients")
-    @classmethod
-    def _unique(cls, values: list[RegisteredClient]) -> list[RegisteredClient]:
-        ids = [c.client_id for c in values]
-        if len(set(ids)) != len(ids):
-            raise ValueError("client_id values must be unique")
-        return values
-
-    @property
-    def open_mode(self) -> bool:
-        return self.openClients if self.openClients is not None else not self.clients
-
-
 class SmartAuthorization(_Model):
     """Access tokens issued by a SMART on FHIR EHR, checked by introspection or as JWTs.
 
@@ -199,6 +109,7 @@ class SmartAuthorization(_Model):
     jwksUri: str | None = None
     issuer: str | None = None
     audience: str | list[str] | None = None
+    checkAudience: bool = True  # false: a reported aud is not checked (when no audience is set)
     cacheTtl: float = Field(default=60.0, ge=0, le=3600)
     negativeCacheTtl: float = Field(default=5.0, ge=0, le=300)
     timeout: float = Field(default=10.0, gt=0, le=120)
@@ -280,11 +191,15 @@ class DicomWebImages(_Images):
     authentication: Authentication = Field(default_factory=lambda: OpenAuthentication(type="open"))
     seriesConcurrency: int = Field(default=4, ge=1, le=64)
     includeInstances: bool = True
+    # ``_lastUpdated``/``meta.lastUpdated`` from the archive's own modification time (vendor REST
+    # API; ``services.last_updated``): "orthanc" = Orthanc's LastUpdate. None: not known.
+    lastUpdated: Literal["orthanc"] | None = None
+    orthancApi: str | None = None  # Orthanc's REST base; default: endpoint without /dicom-web
 
-    @field_validator("endpoint")
+    @field_validator("endpoint", "orthancApi")
     @classmethod
-    def _endpoint(cls, value: str) -> str:
-        return str(_require_http_url(value)).rstrip("/")
+    def _endpoint(cls, value: str | None) -> str | None:
+        return None if value is None else str(_require_http_url(value)).rstrip("/")
 
 
 class DimseImages(_Images):
@@ -339,6 +254,7 @@ class TenantConfig(_Model):
     authorization: Authorization
     images: Images
     bindingTtl: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    policy: Policy | None = None  # study-level access policy (access.policy_config), additive
 
     @model_validator(mode="after")
     def _lookup(self) -> TenantConfig:
@@ -361,6 +277,10 @@ class TenantConfig(_Model):
     def upstream_urls(self) -> list[str]:
         """Every URL this config makes the server contact (for the dynamic-tenant allow list)."""
         urls: list[str] = [self.images.endpoint] if hasattr(self.images, "endpoint") else []
+        if isinstance(self.images, DicomWebImages) and self.images.orthancApi:
+            urls.append(self.images.orthancApi)
+        if self.policy is not None and self.policy.decision_point is not None:
+            urls.append(self.policy.decision_point.url)
         auth = self.authorization
         if isinstance(auth, SmartAuthorization):
             urls += [
@@ -369,47 +289,3 @@ class TenantConfig(_Model):
                 if u
             ]
         return urls
-
-
-def _require_http_url(value: str | None) -> str | None:
-    if value is None:
-        return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an absolute http(s) URL")
-    try:
-        parts.port  # noqa: B018 - raises ValueError on a port that is not 0-65535
-    except ValueError:
-        raise ValueError("must be an absolute http(s) URL with a valid port") from None
-    return value
-
-
-def check_redirect_uri(value: str) -> None:
-    """An absolute http(s) URL without fragment or user info (RFC 6749 section 3.1.2)."""
-    if len(value) > REDIRECT_URI_MAX:
-        raise ValueError(f"redirect URIs are at most {REDIRECT_URI_MAX} characters")
-    _require_http_url(value)
-    parts = urlsplit(value)
-    if parts.fragment or "#" in value or parts.username or parts.password:
-        raise ValueError("a redirect URI has no fragment and no user info")
-    if any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in value):
-        raise ValueError("a redirect URI is printable ASCII without spaces")
-
-
-def _check_public_jwks(value: dict[str, Any]) -> None:
-    """A JWK set of public RSA or EC signing keys (RFC 7517 section 5)."""
-    from joserfc.errors import JoseError
-    from joserfc.jwk import KeySet
-
-    keys = value.get("keys")
-    if not isinstance(keys, list) or not keys:
-        raise ValueError('must be a JWK set: {"keys": [...]}')
-    for key in keys:
-        if not isinstance(key, dict) or key.get("kty") not in ("RSA", "EC"):
-            raise ValueError("keys must be RSA or EC public keys")
-        if any(name in key for name in ("d", "p", "q", "dp", "dq", "qi")):
-            raise ValueError("jwks holds a private key: give the public keys only")
-    try:
-        KeySet.import_key_set({"keys": keys})
-    except (JoseError, ValueError, TypeError):
-        raise ValueError("jwks holds an invalid key") from None

@@ -151,6 +151,8 @@ def unknown_keys(data: Any, model: Any = None, path: str = "") -> list[str]:
     found: list[str] = []
     if not isinstance(data, dict) or not (isinstance(model, type) and issubclass(model, BaseModel)):
         return found
+    if model.model_config.get("extra") == "forbid":  # e.g. policy: unknown keys are errors there
+        return found
     for key, value in data.items():
         if str(key).startswith("//") or value is None:
             continue
