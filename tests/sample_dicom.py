@@ -24,10 +24,10 @@ def real_series_files() -> list[Path]:
     return sorted(p for d in PATIENT_DIRS for p in (DICOMDIR_TESTS / d).rglob("*") if p.is_file())
 
 
-def restamped(path: Path, patient_id: str, tag: str) -> bytes:
+def restamped(path: Path, mrn: str, tag: str) -> bytes:
     """A copy of a real file with new UIDs and a new PatientID (deterministic per tag)."""
     ds = pydicom.dcmread(path)
-    ds.PatientID = patient_id
+    ds.PatientID = mrn
     ds.PatientName = f"Synthetic^{tag}"
     ds.StudyInstanceUID = deterministic_uid(tag, "study", ds.StudyInstanceUID)
     ds.SeriesInstanceUID = deterministic_uid(tag, "series", ds.SeriesInstanceUID)
@@ -36,7 +36,7 @@ def restamped(path: Path, patient_id: str, tag: str) -> bytes:
     return to_bytes(ds)
 
 
-def large_multiframe(tag: str, patient_id: str, name: str, frames: int, size: int) -> bytes:
+def large_multiframe(tag: str, mrn: str, name: str, frames: int, size: int) -> bytes:
     """A 16-bit multi-frame Part-10 file of frames x size x size pixels, no two frames alike;
     UIDs are ``deterministic_uid(tag, "study" | "series" | "instance")``."""
     ds = Dataset()
@@ -46,7 +46,7 @@ def large_multiframe(tag: str, patient_id: str, name: str, frames: int, size: in
     ds.SOPInstanceUID = deterministic_uid(tag, "instance")
     ds.StudyInstanceUID = deterministic_uid(tag, "study")
     ds.SeriesInstanceUID = deterministic_uid(tag, "series")
-    ds.PatientID, ds.PatientName, ds.Modality = patient_id, name, "OT"
+    ds.PatientID, ds.PatientName, ds.Modality = mrn, name, "OT"
     ds.StudyDate, ds.SeriesNumber, ds.InstanceNumber = "20240101", 1, 1
     ds.NumberOfFrames, ds.Rows, ds.Columns = frames, size, size
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"

@@ -262,7 +262,7 @@ async def test_the_guard_asks_once_per_study_and_mrn_and_never_remembers_a_refus
     assert len(archive.queries) == 1
     query = archive.queries[0]
     assert query.study_uids == (STUDY,) and not query.include_series and not query.include_instances
-    assert query.patient_id is None  # the study as the archive holds it, every patient's data
+    assert query.mrn is None  # the study as the archive holds it, every patient's data
     mixed = replace(BOUND, study_uid=OTHER_STUDY)
     for _ in range(2):
         refused = await guard.confirm(archive, mixed)

@@ -40,7 +40,7 @@ Ending = Literal["success", "failure", "warning", "abort", "drop"]
 _FINAL = {"success": 0x0000, "failure": 0xA702, "warning": 0xB000}
 
 
-def synthetic_study(tag: str, count: int, patient_id: str = "FAKE-1", size: int = 8) -> list[Dataset]:
+def synthetic_study(tag: str, count: int, mrn: str = "FAKE-1", size: int = 8) -> list[Dataset]:
     study = deterministic_uid(tag, "study")
     series = deterministic_uid(tag, "series")
     out = []
@@ -51,7 +51,7 @@ def synthetic_study(tag: str, count: int, patient_id: str = "FAKE-1", size: int 
         ds.SOPClassUID = CTImageStorage
         ds.SOPInstanceUID = deterministic_uid(tag, "instance", str(number))
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-        ds.PatientID, ds.PatientName, ds.Modality = patient_id, "Fake^Patient", "CT"
+        ds.PatientID, ds.PatientName, ds.Modality = mrn, "Fake^Patient", "CT"
         ds.StudyDate, ds.SeriesNumber, ds.InstanceNumber = "20240101", 1, number
         ds.Rows = ds.Columns = size
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"

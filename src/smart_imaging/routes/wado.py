@@ -61,7 +61,7 @@ async def retrieve(request: Request) -> StreamingResponse:
     check_delay(tenant, "retrieve")
     scope = enforce(await app_state(request).study_guard.confirm(tenant.source, scope))
     accept = normalize(request.headers.get("accept"), DEFAULT_ACCEPT[wado.resource])
-    wado = dataclasses.replace(wado, accept=accept, patient_id=scope.mrn)
+    wado = dataclasses.replace(wado, accept=accept, mrn=scope.mrn)
     upstream = await tenant.source.retrieve(wado)
     first = await _first_chunk(upstream)
     return WadoStream(upstream, first, redact_path(request.url.path))

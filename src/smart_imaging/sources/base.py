@@ -24,11 +24,12 @@ DicomJson = dict[str, Any]
 class StudyQuery:
     """Which studies to find.
 
-    ``patient_id`` is matched exactly against DICOM PatientID (0010,0020): wildcard characters
-    in it are literal. ``None`` means all studies on the server; an empty string matches nothing.
+    ``mrn`` (the patient's MRN) is matched exactly against DICOM PatientID (0010,0020): wildcard
+    characters in it are literal. ``None`` means all studies on the server; an empty string
+    matches nothing. (The FHIR Patient id is never called an MRN: it is ``patient_id``.)
     """
 
-    patient_id: str | None
+    mrn: str | None
     study_uids: tuple[str, ...] = ()
     include_instances: bool = True
     include_series: bool = True  # False: study level only (StudyRecord.series may stay empty)
@@ -39,7 +40,7 @@ class StudyQuery:
         uid = dj.text(study, tags.StudyInstanceUID)
         if uid is None:
             return False
-        if self.patient_id is not None and dj.text(study, tags.PatientID) != self.patient_id.strip("\x00 "):
+        if self.mrn is not None and dj.text(study, tags.PatientID) != self.mrn.strip("\x00 "):
             return False
         return not self.study_uids or uid in self.study_uids
 
@@ -72,7 +73,7 @@ class WadoRequest:
     accept: str | None = None
     params: tuple[tuple[str, str], ...] = ()  # query params passed on (rendered: window, quality...)
     bulkdata_path: str = ""  # resource "bulkdata": the part after .../instances/{uid}/bulk/
-    patient_id: str | None = None  # when set, never answer with instances of another PatientID
+    mrn: str | None = None  # DICOM PatientID: when set, never answer with instances of another
     public_base: str = ""  # our WADO-RS base for this binding: BulkDataURIs in metadata point here
 
 

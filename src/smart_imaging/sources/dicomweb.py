@@ -66,11 +66,11 @@ class DicomWebSource:
     # ------------------------------------------------------------------ search (QIDO-RS)
 
     async def search(self, query: StudyQuery) -> list[StudyRecord]:
-        if query.patient_id is not None and (not query.patient_id.strip() or "\\" in query.patient_id):
+        if query.mrn is not None and (not query.mrn.strip() or "\\" in query.mrn):
             return []  # empty matches every study (PS3.4 C.2.2.2.1); LO values never hold "\\"
         params: list[tuple[str, str]] = [("includefield", f) for f in tags.STUDY_FIELDS]
-        if query.patient_id is not None:
-            params.append(("PatientID", query.patient_id))
+        if query.mrn is not None:
+            params.append(("PatientID", query.mrn))
         if query.study_uids:
             params.append(("StudyInstanceUID", ",".join(query.study_uids)))
         studies = [s for s in await self._qido("/studies", params) if query.matches(s)]
@@ -176,8 +176,8 @@ class DicomWebSource:
         if not isinstance(document, list):
             raise UpstreamError("the image archive answered metadata with an unexpected document")
         datasets, dropped = dj.clean_datasets(document, lambda uri: rebase(uri, request.public_base))
-        if request.patient_id is not None:
-            mine = [ds for ds in datasets if dj.text(ds, tags.PatientID) in (None, request.patient_id)]
+        if request.mrn is not None:
+            mine = [ds for ds in datasets if dj.text(ds, tags.PatientID) in (None, request.mrn)]
             if len(mine) < len(datasets):
                 log.warning(
                     "image archive metadata: %d instances of another patient dropped",

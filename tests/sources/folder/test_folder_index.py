@@ -78,7 +78,7 @@ async def test_a_new_source_reuses_the_index(folder: Path) -> None:
     assert result.unchanged == 32 and result.added == 0
 
 
-async def test_patient_id_is_matched_exactly(folder: Path) -> None:
+async def test_mrn_is_matched_exactly(folder: Path) -> None:
     src = source(folder)
     assert len(await src.search(StudyQuery(PETER))) == 4
     assert len(await src.search(StudyQuery(ARCHIBALD))) == 2
@@ -160,6 +160,6 @@ async def test_a_study_of_two_patients_shows_as_two_and_retrieval_filters(tmp_pa
     records = await src.search(StudyQuery(None))
     assert sorted(value(r.study[tags.PatientID]) for r in records) == ["MIX-A", "MIX-B"]
     study_uid = str(value(records[0].study[tags.StudyInstanceUID]))
-    only_a = await src.retrieve(WadoRequest(study_uid, resource="metadata", patient_id="MIX-A"))
+    only_a = await src.retrieve(WadoRequest(study_uid, resource="metadata", mrn="MIX-A"))
     body = b"".join([chunk async for chunk in only_a.body])
     assert b"MIX-A" in body and b"MIX-B" not in body

@@ -30,10 +30,10 @@ _PADDING = "\x00 "
 def study_identifier(query: StudyQuery) -> Dataset | None:
     """The STUDY level C-FIND identifier for ``query``, or None when nothing can match."""
     ds = _with_return_keys("STUDY", (*tags.STUDY_FIELDS, SOPClassesInStudy))
-    if query.patient_id is not None:
-        if not patient_id_can_match(query.patient_id):
+    if query.mrn is not None:
+        if not mrn_can_match(query.mrn):
             return None
-        ds.PatientID = query.patient_id
+        ds.PatientID = query.mrn
     if query.study_uids:
         ds.StudyInstanceUID = list(query.study_uids)
     return ds
@@ -68,9 +68,9 @@ def retrieve_identifier(
     return ds
 
 
-def patient_id_can_match(patient_id: str) -> bool:
+def mrn_can_match(mrn: str) -> bool:
     """False for MRNs no stored PatientID (LO, PS3.5 6.2) can equal exactly."""
-    return bool(clean(patient_id)) and "\\" not in patient_id
+    return bool(clean(mrn)) and "\\" not in mrn
 
 
 def clean(value: str) -> str:

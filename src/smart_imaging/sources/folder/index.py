@@ -27,7 +27,7 @@ from .completeness import is_complete
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: the complete column
+SCHEMA_VERSION = 3  # 2: the complete column; 3: PatientID in column mrn, IssuerOfPatientID in mrn_issuer
 DEFAULT_INDEX_NAME = ".smart-imaging-index.sqlite"
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 BATCH = 500
@@ -38,9 +38,9 @@ ATTRIBUTES: tuple[tuple[str, str, str], ...] = (
     ("sop_class_uid", "SOPClassUID", "str"),
     ("study_uid", "StudyInstanceUID", "str"),
     ("series_uid", "SeriesInstanceUID", "str"),
-    ("patient_id", "PatientID", "str"),
+    ("mrn", "PatientID", "str"),
     ("patient_name", "PatientName", "str"),
-    ("issuer_of_patient_id", "IssuerOfPatientID", "str"),
+    ("mrn_issuer", "IssuerOfPatientID", "str"),
     ("patient_birth_date", "PatientBirthDate", "str"),
     ("patient_sex", "PatientSex", "str"),
     ("study_date", "StudyDate", "str"),
@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS files (
     {", ".join(f"{c} {'INTEGER' if k == 'int' else 'TEXT'}" for c, _, k in ATTRIBUTES)}
 );
 CREATE INDEX IF NOT EXISTS files_study ON files (study_uid);
-CREATE INDEX IF NOT EXISTS files_patient ON files (patient_id);
+CREATE INDEX IF NOT EXISTS files_mrn ON files (mrn);
 CREATE INDEX IF NOT EXISTS files_series ON files (series_uid);
 CREATE INDEX IF NOT EXISTS files_sop ON files (sop_instance_uid);
 """

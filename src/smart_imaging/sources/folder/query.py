@@ -48,13 +48,13 @@ _ORDER = (
 
 def search(conn: sqlite3.Connection, query: StudyQuery) -> list[StudyRecord]:
     """Studies matching ``query``: PatientID exactly (None: all, "": none), optional UIDs."""
-    if query.patient_id == "":
+    if query.mrn == "":
         return []
     sql = "SELECT * FROM files WHERE sop_instance_uid IS NOT NULL"
     args: list[Any] = []
-    if query.patient_id is not None:
-        sql += " AND patient_id = ?"
-        args.append(query.patient_id)
+    if query.mrn is not None:
+        sql += " AND mrn = ?"
+        args.append(query.mrn)
     if query.study_uids:
         sql += f" AND study_uid IN ({', '.join('?' * len(query.study_uids))})"
         args.extend(query.study_uids)
@@ -65,7 +65,7 @@ def search(conn: sqlite3.Connection, query: StudyQuery) -> list[StudyRecord]:
     for row in conn.execute(f"{sql} ORDER BY study_uid, {_ORDER}", args):
         if row["sop_instance_uid"] not in seen:  # copies of one instance count once
             seen.add(row["sop_instance_uid"])
-            groups.setdefault((row["patient_id"] or "", row["study_uid"]), []).append(row)
+            groups.setdefault((row["mrn"] or "", row["study_uid"]), []).append(row)
     records = [study_record(rows, query.include_instances) for rows in groups.values()]
     return sorted(records, key=_newest_first)
 
@@ -76,15 +76,15 @@ def instances(
     study_uid: str,
     series_uid: str | None = None,
     sop_instance_uid: str | None = None,
-    patient_id: str | None = None,
+    mrn: str | None = None,
 ) -> list[IndexedInstance]:
     """Files of a study, series or instance in series and instance number order; with
-    ``patient_id``, only files of that PatientID (a study never yields another patient's files)."""
+    ``mrn``, only files of that PatientID (a study never yields another patient's files)."""
     sql = "SELECT * FROM files WHERE study_uid = ?"
     args = [study_uid]
-    if patient_id is not None:
-        sql += " AND patient_id = ?"
-        args.append(patient_id)
+    if mrn is not None:
+        sql += " AND mrn = ?"
+        args.append(mrn)
     if series_uid is not None:
         sql += " AND series_uid = ?"
         args.append(series_uid)
@@ -114,8 +114,8 @@ def study_record(rows: Sequence[sqlite3.Row], include_instances: bool = True) ->
         tags.AccessionNumber: element("SH", first["accession_number"]),
         tags.ModalitiesInStudy: element("CS", *modalities),
         tags.StudyDescription: element("LO", first["study_description"]),
-        tags.PatientID: element("LO", first["patient_id"]),
-        tags.IssuerOfPatientID: element("LO", first["issuer_of_patient_id"]),
+        tags.PatientID: element("LO", first["mrn"]),
+        tags.IssuerOfPatientID: element("LO", first["mrn_issuer"]),
         tags.PatientName: _person_name(first["patient_name"]),
         tags.PatientBirthDate: element("DA", first["patient_birth_date"]),
         tags.PatientSex: element("CS", first["patient_sex"]),

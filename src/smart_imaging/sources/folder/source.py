@@ -77,7 +77,7 @@ class FolderSource:
                 request.study_uid,
                 request.series_uid,
                 request.instance_uid,
-                request.patient_id,
+                request.mrn,
             )
         )
 
