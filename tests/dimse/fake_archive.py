@@ -6,8 +6,9 @@ transfer in flight. With ``stop_after`` it sends that many instances and then en
 ``ending`` says: ``"success"`` (a final Success counting only what was sent), ``"failure"``
 (0xA702 with the rest counted as failed), ``"warning"`` (0xB000), ``"abort"`` (an A-ABORT) or
 ``"drop"`` (the TCP connection closed, as when the archive dies). C-FIND answers STUDY, SERIES
-and IMAGE levels and announces ``listed`` instances (default: all of them) at STUDY and SERIES
-level; ``announce`` overrides the sub-operation count a retrieve starts with.
+and IMAGE levels (with PatientID at every level, as Orthanc does; ``strict`` refuses that key
+below STUDY level) and announces ``listed`` instances (default: all of them) at STUDY and
+SERIES level; ``announce`` overrides the sub-operation count a retrieve starts with.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class FakeArchive:
         self.ending: Ending = "success"
         self.listed: int | None = None
         self.announce: int | None = None
+        self.strict = False  # refuse keys of a higher level (PatientID below STUDY), PS3.4 C.4.1.2.1
         self.gate = threading.Event()
         self.get_requests = 0
         self.move_requests = 0
@@ -105,6 +107,9 @@ class FakeArchive:
     def _find(self, event: Any) -> Iterator[tuple[int, Dataset | None]]:
         query = event.identifier
         level = str(query.get("QueryRetrieveLevel", "STUDY"))
+        if self.strict and level != "STUDY" and "PatientID" in query:
+            yield 0xA900, None  # Identifier does not match SOP Class
+            return
         for answer in self._answers(level):
             if all(
                 _matches(query, answer, key) for key in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID")
@@ -131,6 +136,7 @@ class FakeArchive:
             one = Dataset()
             one.QueryRetrieveLevel = level
             one.StudyInstanceUID, one.SeriesInstanceUID = ds.StudyInstanceUID, ds.SeriesInstanceUID
+            one.PatientID = ds.PatientID
             one.SOPInstanceUID, one.SOPClassUID, one.InstanceNumber = (
                 ds.SOPInstanceUID,
                 ds.SOPClassUID,

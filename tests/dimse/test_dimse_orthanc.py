@@ -30,9 +30,10 @@ from smart_imaging.tenants.config import DicomWebImages, DimseImages
 
 from ..conftest import dicomweb_tenant, mock_patient
 from ..orthanc import Orthanc, free_port
-from ..sample_dicom import SampleData
+from ..sample_dicom import SampleData, deterministic_uid
 
 A, B = "77654033", "98890234"
+SERIES_UID = "0020000E"
 MULTIPART_DICOM = 'multipart/related; type="application/dicom"'
 
 
@@ -81,6 +82,19 @@ async def test_wildcards_in_the_mrn_never_widen_the_match(
     assert {study_uid(r) for r in found} == set(sample_data.patients["7765*"])
     assert not await dimse.search(StudyQuery("7765"))
     assert not await dimse.search(StudyQuery("*"))
+
+
+async def test_a_study_never_lists_another_patients_series_or_instances(
+    sources: tuple[DimseSource, DicomWebSource],
+) -> None:
+    """One study UID holding MIX-A's and MIX-B's instances (bad archive data): MIX-A's search
+    shows only MIX-A's series, like the dicom-web source."""
+    dimse, web = sources
+    (found,) = await dimse.search(StudyQuery("MIX-A"))
+    series = {s.series[SERIES_UID]["Value"][0] for s in found.series}
+    assert series == {deterministic_uid("mixed", "series", "MIX-A")}
+    assert all(len(s.instances or []) == 1 for s in found.series)
+    assert as_fhir([found]) == as_fhir(await web.search(StudyQuery("MIX-A")))
 
 
 async def test_search_without_instances_and_by_study_uid(

@@ -18,7 +18,7 @@ import pytest
 
 from smart_imaging.dicom import multipart
 from smart_imaging.errors import UpstreamError, UpstreamTimeout
-from smart_imaging.sources.base import WadoRequest, WadoResponse
+from smart_imaging.sources.base import StudyQuery, WadoRequest, WadoResponse
 from smart_imaging.sources.dimse import DimseSource
 from smart_imaging.tenants.config import DimseImages
 
@@ -225,6 +225,14 @@ async def test_after_a_cut_the_next_request_gets_the_whole_study(
     body, error = await read_until_failure(response)
     assert error is None and closed(response.media_type, body)
     assert len(list(multipart.decode(response.media_type, body))) == COUNT
+
+
+async def test_a_strict_archive_refusing_patient_id_below_study_level_is_still_searched(
+    archive: FakeArchive, source: DimseSource
+) -> None:
+    archive.strict = True
+    (study,) = await source.search(StudyQuery("FAKE-1"))
+    assert [len(s.instances or []) for s in study.series] == [COUNT]
 
 
 async def test_a_complete_study_still_ends_cleanly(archive: FakeArchive, source: DimseSource) -> None:

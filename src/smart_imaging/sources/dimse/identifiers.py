@@ -54,6 +54,37 @@ def instance_identifier(study_uid: str, series_uid: str) -> Dataset:
     return ds
 
 
+def with_patient_id(identifier: Dataset) -> Dataset:
+    """A copy of a SERIES or IMAGE level identifier that also asks for PatientID."""
+    ds = Dataset()
+    ds.update(identifier)
+    ds.add_new(Tag("PatientID"), "LO", None)
+    return ds
+
+
+def of_study(answers: list[Dataset], study_uid: str, patient_id: str | None, level: str) -> list[Dataset]:
+    """The answers that belong to the study: none naming another Study Instance UID or
+    (when the archive returned one) another PatientID. Dropped ones are logged."""
+    kept = [
+        a
+        for a in answers
+        if _value(a, "StudyInstanceUID") in ("", study_uid)
+        and (patient_id is None or _value(a, "PatientID") in ("", patient_id))
+    ]
+    if len(kept) < len(answers):
+        log.warning(
+            "DICOM archive listed %d %s of another study or patient: dropped", len(answers) - len(kept), level
+        )
+    return kept
+
+
+def _value(answer: Dataset, keyword: str) -> str:
+    try:
+        return clean(str(answer.get(keyword, "") or ""))
+    except (ValueError, OverflowError, TypeError):
+        return ""
+
+
 def retrieve_identifier(
     study_uid: str, series_uid: str | None = None, instance_uid: str | None = None
 ) -> Dataset:

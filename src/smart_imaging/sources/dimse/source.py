@@ -85,7 +85,7 @@ class DimseSource:
             return [StudyRecord(study) for study, _ in studies]
         include = query.include_instances and self.config.includeInstances
         series = await asyncio.gather(
-            *(self._in(self._find_pool, self._find_series, _uid(study), include) for study, _ in studies)
+            *(self._in(self._find_pool, self._find_series, study, include) for study, _ in studies)
         )
         return [StudyRecord(study, found) for (study, _), found in zip(studies, series, strict=True)]
 
@@ -93,18 +93,23 @@ class DimseSource:
         with scu.find_session(self.peer) as session:
             return session.find(identifier)
 
-    def _find_series(self, study_uid: str, include_instances: bool) -> list[SeriesRecord]:
+    def _find_series(self, study: dict[str, Any], include_instances: bool) -> list[SeriesRecord]:
+        """SERIES (and IMAGE) level answers of one study, without any that name another study
+        or patient (as the dicom-web source: a study never shows another patient's series)."""
+        study_uid, patient = _uid(study), dj.text(study, tags.PatientID)
         records: list[SeriesRecord] = []
         with scu.find_session(self.peer) as session:
-            for answer in session.find(ids.series_identifier(study_uid)):
+            answers = _find_with_patient(session, ids.series_identifier(study_uid))
+            for answer in ids.of_study(answers, study_uid, patient, "series"):
                 series = ids.to_json(answer, tags.SERIES_FIELDS)
                 series_uid = ids.clean(str(answer.get("SeriesInstanceUID", "") or ""))
                 if not series_uid:
                     continue
                 instances = None
                 if include_instances:
-                    found = session.find(ids.instance_identifier(study_uid, series_uid))
-                    instances = [ids.to_json(a, tags.INSTANCE_FIELDS) for a in found]
+                    found = _find_with_patient(session, ids.instance_identifier(study_uid, series_uid))
+                    kept = ids.of_study(found, study_uid, patient, "instances")
+                    instances = [ids.to_json(a, tags.INSTANCE_FIELDS) for a in kept]
                 records.append(SeriesRecord(series, instances))
         records.sort(
             key=lambda r: (
@@ -335,6 +340,21 @@ async def _leased(body: AsyncIterator[bytes], lease: _Lease) -> AsyncIterator[by
             yield chunk
     finally:
         lease.release()
+
+
+def _find_with_patient(session: scu.FindSession, identifier: Dataset) -> list[Dataset]:
+    """``identifier`` asking for PatientID too; without it when the archive refuses that key
+    (PatientID is a study-level key of the Study Root model, PS3.4 C.6.2.1)."""
+    asking = ids.with_patient_id(identifier)
+    try:
+        return session.find(asking)
+    except UpstreamError as exc:
+        log.info(
+            "C-FIND with PatientID at %s level refused (%s); asking without it",
+            identifier.QueryRetrieveLevel,
+            exc,
+        )
+        return session.find(identifier)
 
 
 def _uid(study: dict[str, Any]) -> str:
