@@ -282,3 +282,13 @@ async def test_the_guard_forgets_after_its_ttl() -> None:
     archive.studies[STUDY].append(study("MRN-2"))  # the archive changed meanwhile
     refused = await guard.confirm(archive, BOUND)
     assert isinstance(refused, Refused) and refused.why is Why.MIXED_PATIENTS and len(archive.queries) == 2
+
+
+def test_no_study_named_means_the_bindings_own_study() -> None:
+    """QIDO-RS ``/studies`` under an Endpoint names no study: it asks about the binding's own."""
+    own = decide_retrieval(OPEN, binding(None, None), RetrievalRequest("t", None), DEBUG, NOW)
+    assert isinstance(own, RetrievalScope) and own.study_uid == STUDY
+    elsewhere = decide_retrieval(
+        OPEN, binding(None, None, tenant="u"), RetrievalRequest("t", None), DEBUG, NOW
+    )
+    assert isinstance(elsewhere, Refused) and elsewhere.why is Why.OTHER_TENANT

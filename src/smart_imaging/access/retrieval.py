@@ -41,10 +41,11 @@ NOT_THIS_PATIENT = "the access token's patient does not match this study"
 
 @dataclass(frozen=True)
 class RetrievalRequest:
-    """What a WADO-RS request asks for: the tenant of its URL, the study (and series) of its path."""
+    """What a WADO-RS or QIDO-RS request asks for: the tenant of its URL, the study (and series)
+    of its path. No study (QIDO-RS ``/studies`` under an Endpoint): the binding's own study."""
 
     tenant: str
-    study_uid: str
+    study_uid: str | None
     series_uid: str | None = None
 
 
@@ -75,7 +76,7 @@ def decide_retrieval(
     if refused is not None:
         return refused
     return RetrievalScope(
-        request.tenant, request.study_uid, request.series_uid, binding.patient_id, binding.mrn
+        request.tenant, binding.study_uid, request.series_uid, binding.patient_id, binding.mrn
     )
 
 
@@ -84,7 +85,7 @@ def _binding_fits(binding: Binding, request: RetrievalRequest, now: float) -> Re
         return Refused(Why.EXPIRED, "study binding expired; search ImagingStudy again for a fresh Endpoint")
     if binding.tenant != request.tenant:
         return Refused(Why.OTHER_TENANT, NOT_THIS_STUDY)
-    if binding.study_uid != request.study_uid:
+    if request.study_uid is not None and binding.study_uid != request.study_uid:
         return Refused(Why.OTHER_STUDY, NOT_THIS_STUDY)
     return None
 

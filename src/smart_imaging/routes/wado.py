@@ -26,12 +26,13 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from ..access.retrieval import RetrievalRequest, decide_retrieval
+from ..access.retrieval import RetrievalRequest, RetrievalScope, decide_retrieval
 from ..binding import open_binding
 from ..dicom.media import normalize
 from ..errors import SmartImagingError
 from ..observability import mark_response_incomplete, redact_path
 from ..sources import WadoResponse
+from ..tenants.registry import Tenant
 from .context import access_rules, app_state, authorize, enforce, tenant_base, tenant_of
 from .delay import check_delay
 from .wado_path import parse_wado_path
@@ -54,17 +55,26 @@ async def retrieve(request: Request) -> StreamingResponse:
     base = f"{tenant_base(request, tenant)}/wado/{binding_token}"
     params = tuple(request.query_params.multi_items())
     wado = parse_wado_path(request.path_params["rest"], None, params, base)
-    grant = await authorize(request, tenant)
-    binding = open_binding(binding_token, app_state(request).key)
-    asked = RetrievalRequest(tenant.key, wado.study_uid, wado.series_uid)
-    scope = enforce(decide_retrieval(grant, binding, asked, access_rules(tenant), time.time()))
-    check_delay(tenant, "retrieve")
-    scope = enforce(await app_state(request).study_guard.confirm(tenant.source, scope))
+    scope = await authorize_retrieval(request, tenant, binding_token, wado.study_uid, wado.series_uid)
     accept = normalize(request.headers.get("accept"), DEFAULT_ACCEPT[wado.resource])
     wado = dataclasses.replace(wado, accept=accept, mrn=scope.mrn)
     upstream = await tenant.source.retrieve(wado)
     first = await _first_chunk(upstream)
     return WadoStream(upstream, first, redact_path(request.url.path))
+
+
+async def authorize_retrieval(
+    request: Request, tenant: Tenant, binding_token: str, study_uid: str | None, series_uid: str | None = None
+) -> RetrievalScope:
+    """Authorize one WADO-RS or QIDO-RS request under an Endpoint: the access token, the binding,
+    ``access.retrieval``'s decision, the tenant's delay, then the study check (``study_guard``).
+    ``study_uid`` None: the binding's own study (QIDO-RS ``/studies``). Raises the refusal."""
+    grant = await authorize(request, tenant)
+    binding = open_binding(binding_token, app_state(request).key)
+    asked = RetrievalRequest(tenant.key, study_uid, series_uid)
+    scope = enforce(decide_retrieval(grant, binding, asked, access_rules(tenant), time.time()))
+    check_delay(tenant, "retrieve")
+    return enforce(await app_state(request).study_guard.confirm(tenant.source, scope))
 
 
 async def _first_chunk(upstream: WadoResponse) -> bytes | None:
