@@ -33,6 +33,10 @@ class StudyQuery:
     study_uids: tuple[str, ...] = ()
     include_instances: bool = True
     include_series: bool = True  # False: study level only (StudyRecord.series may stay empty)
+    # Attributes (DICOM JSON tags) also wanted at study and series level, e.g. the access policy's
+    # confidentiality attribute. Sources that can ask for them do (dicom-web: QIDO-RS includefield);
+    # others leave them absent, which the policy treats as unknown (deny rules apply).
+    extra_fields: tuple[str, ...] = ()
 
     def matches(self, study: DicomJson) -> bool:
         """Exact matching of an archive's study-level answer: archives widen wildcards in

@@ -68,7 +68,7 @@ class DicomWebSource:
     async def search(self, query: StudyQuery) -> list[StudyRecord]:
         if query.mrn is not None and (not query.mrn.strip() or "\\" in query.mrn):
             return []  # empty matches every study (PS3.4 C.2.2.2.1); LO values never hold "\\"
-        params: list[tuple[str, str]] = [("includefield", f) for f in tags.STUDY_FIELDS]
+        params = [("includefield", f) for f in (*tags.STUDY_FIELDS, *query.extra_fields)]
         if query.mrn is not None:
             params.append(("PatientID", query.mrn))
         if query.study_uids:
@@ -77,13 +77,17 @@ class DicomWebSource:
         if not query.include_series:
             return [StudyRecord(study=s) for s in studies]
         include = query.include_instances and self._include_instances
-        return list(await asyncio.gather(*(self._study(s, include) for s in studies)))
+        extra = query.extra_fields
+        return list(await asyncio.gather(*(self._study(s, include, extra) for s in studies)))
 
-    async def _study(self, study: DicomJson, include_instances: bool) -> StudyRecord:
+    async def _study(
+        self, study: DicomJson, include_instances: bool, extra: tuple[str, ...] = ()
+    ) -> StudyRecord:
         uid = dj.text(study, tags.StudyInstanceUID) or ""
+        fields = (*tags.SERIES_FIELDS, *extra)
         async with self._limit:
             series = await self._qido(
-                f"/studies/{uid}/series", [("includefield", f) for f in tags.SERIES_FIELDS], "series"
+                f"/studies/{uid}/series", [("includefield", f) for f in fields], "series"
             )
         series = _listed_under(study, series, "series")
         instances: dict[str, list[DicomJson]] | None = None
