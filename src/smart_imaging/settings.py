@@ -27,6 +27,9 @@ class Settings:
     shutdown_timeout: float = 30.0  # SMART_IMAGING_SHUTDOWN_TIMEOUT: seconds in-flight requests get
     expose_pid: bool = False  # SMART_IMAGING_EXPOSE_PID: X-Smart-Imaging-Pid on answers (debugging)
     http_backend: str = "aiohttp"  # SMART_IMAGING_HTTP_BACKEND: aiohttp | httpx (http_client.py)
+    # SMART_IMAGING_AUDIT: where AuditEvents go, comma-separated stdout, file:/path,
+    # fhir:https://server/fhir (services.audit_trail); unset: no audit events
+    audit: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -55,6 +58,8 @@ class Settings:
             values["key"] = env["SMART_IMAGING_KEY"]
         if (state_dir := state_dir_from_env(env)) is not None:
             values["state_dir"] = state_dir
+        if env.get("SMART_IMAGING_AUDIT"):
+            values["audit"] = env["SMART_IMAGING_AUDIT"].strip()
         values.update(_capacity_from_env(env))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
@@ -98,5 +103,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SMART_IMAGING_SHUTDOWN_TIMEOUT": settings.shutdown_timeout,
         "SMART_IMAGING_EXPOSE_PID": "1" if settings.expose_pid else "",
         "SMART_IMAGING_HTTP_BACKEND": settings.http_backend,
+        "SMART_IMAGING_AUDIT": settings.audit,
     }
     return {name: str(value) for name, value in pairs.items() if value not in (None, "")}
