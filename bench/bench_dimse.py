@@ -17,10 +17,10 @@ import httpx
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+from smart_imaging.config.loader import parse_config
 
 from smart_imaging.app import create_app
 from smart_imaging.settings import Settings
-from smart_imaging.tenants.loader import parse_config
 from tests.conftest import ServerThread, mock_patient
 from tests.orthanc import Orthanc
 from tests.sample_dicom import deterministic_uid, to_bytes

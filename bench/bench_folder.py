@@ -12,10 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from smart_imaging.config.tenant import FolderImages
+
 from smart_imaging.dicom import tags
 from smart_imaging.sources.base import StudyQuery, WadoRequest
 from smart_imaging.sources.folder import FolderSource
-from smart_imaging.tenants.config import FolderImages
 from smart_imaging_demo.samples.generate import write_samples
 
 

@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
+from smart_imaging.config.loader import parse_config
 
 from smart_imaging.app import create_app
 from smart_imaging.settings import Settings
-from smart_imaging.tenants.loader import parse_config
 
 from .orthanc import Orthanc
 from .sample_dicom import SampleData, build_sample_data

@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import ValidationError
+from smart_imaging.config.loader import decode_dynamic, encode_dynamic, load_file, parse_config
+from smart_imaging.config.tenant import BasicAuthentication, DicomWebImages, SmartAuthorization
 
 from smart_imaging.auth import build_authorizer
 from smart_imaging.cli import check_config
 from smart_imaging.errors import ConfigError
-from smart_imaging.tenants.config import BasicAuthentication, DicomWebImages, SmartAuthorization
-from smart_imaging.tenants.loader import decode_dynamic, encode_dynamic, load_file, parse_config
 from smart_imaging.tenants.registry import load_dir
 
 # A copy of the reference server's tenant files (shared/reference-configs) travels with the tests;
@@ -220,7 +220,7 @@ def test_tenant_files_refuse_non_finite_numbers(
 )
 def test_models_refuse_non_finite_and_absurd_numbers(field: tuple[str, ...], value: float) -> None:
     """The models themselves (``allow_inf_nan=False`` and bounds), not only the JSON loader."""
-    from smart_imaging.tenants.config import TenantConfig
+    from smart_imaging.config.tenant import TenantConfig
 
     data: dict[str, Any] = {
         "authorization": {"type": "smart-on-fhir", "fhirBaseUrl": "https://ehr/fhir"},

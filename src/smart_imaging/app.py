@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
 from .binding import key_from_secret
+from .config.tenant import TenantConfig
 from .drain import Drain
 from .errors import ConfigError, SmartImagingError
 from .fhir.outcome import operation_outcome
@@ -29,7 +30,6 @@ from .observability import AccessLogMiddleware, Metrics, install_log_filters, re
 from .routes import fhir, oauth, wado
 from .routes.context import AppState
 from .settings import Settings
-from .tenants.config import TenantConfig
 from .tenants.registry import TenantRegistry, load_dir
 
 log = logging.getLogger("smart_imaging")

@@ -138,7 +138,7 @@ def _shared_random_key(settings: Settings, workers: int) -> Settings:
 
 def check_config(config_dir: Path) -> int:
     """Validate each file on its own so every problem is listed; exit 0 only when all load."""
-    from .tenants.loader import load_file, unknown_keys
+    from .config.loader import load_file, unknown_keys
     from .tenants.registry import RESERVED, TENANT_NAME
 
     if not config_dir.is_dir():
@@ -166,7 +166,7 @@ def check_config(config_dir: Path) -> int:
 
 
 def _warnings(config: object, unknown: list[str]) -> list[str]:
-    from .tenants.config import SmartAuthorization, TenantConfig
+    from .config.tenant import SmartAuthorization, TenantConfig
 
     assert isinstance(config, TenantConfig)
     out = [f"{key}: unknown key, ignored" for key in unknown]

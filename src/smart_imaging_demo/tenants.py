@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from smart_imaging.tenants.config import TenantConfig
+from smart_imaging.config.tenant import TenantConfig
 
 from .ehr import BackendClient
 

@@ -3,6 +3,7 @@ import base64
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
+from smart_imaging.config.tenant import ClientConfig
 
 from smart_imaging.auth.backend import (
     basic_credentials,
@@ -18,7 +19,6 @@ from smart_imaging.errors import (
     Unauthorized,
     UpstreamError,
 )
-from smart_imaging.tenants.config import ClientConfig
 
 NOW = 1_700_000_000.0
 GOOD = {

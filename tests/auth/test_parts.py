@@ -8,6 +8,7 @@ from typing import Any
 
 import grimp
 import pytest
+from smart_imaging.config.tenant import MockAuthorization
 
 from smart_imaging.auth import ComposedAuthorizer, build_authorizer
 from smart_imaging.auth.authorizer import DecisionRules
@@ -25,7 +26,6 @@ from smart_imaging.auth.quirks import (
     launch_patient_or_sub_url,
 )
 from smart_imaging.errors import Forbidden, InsufficientScope, Unauthorized, UpstreamError
-from smart_imaging.tenants.config import MockAuthorization
 
 NOW = 1_700_000_000.0
 GOOD = {"active": True, "exp": NOW + 60, "scope": "patient/ImagingStudy.rs", "patient": "p1"}
@@ -143,7 +143,7 @@ def test_epic_introspection_endpoint() -> None:
 def test_every_authorization_type_has_its_quirks() -> None:
     from typing import get_args
 
-    from smart_imaging.tenants.config import SmartType
+    from smart_imaging.config.tenant import SmartType
 
     assert set(BY_TYPE) == {*get_args(SmartType), "mock"}
     assert BY_TYPE["smart-on-fhir-with-epic-bugfixes"] is EPIC

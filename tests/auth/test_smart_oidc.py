@@ -9,6 +9,7 @@ import pytest
 from authorizers import build
 from oidc_server import OidcServer, free_port
 from smart_ehr import EhrState
+from smart_imaging.config.tenant import SmartAuthorization
 
 from smart_imaging.auth.base import AccessGrant, AuthRequest
 from smart_imaging.errors import (
@@ -19,7 +20,6 @@ from smart_imaging.errors import (
     Unavailable,
     UpstreamError,
 )
-from smart_imaging.tenants.config import SmartAuthorization
 
 
 async def authorize(authorizer: Any, token: str | None, patient: str | None = None) -> AccessGrant:

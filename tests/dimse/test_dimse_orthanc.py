@@ -19,6 +19,7 @@ from pydicom.uid import (
 )
 from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet as GET_MODEL
+from smart_imaging.config.tenant import DicomWebImages, DimseImages
 
 from smart_imaging.dicom import multipart
 from smart_imaging.fhir.imaging_study import imaging_study, study_uid
@@ -26,7 +27,6 @@ from smart_imaging.sources.base import StudyQuery, StudyRecord, WadoRequest
 from smart_imaging.sources.dicomweb import DicomWebSource
 from smart_imaging.sources.dimse import DimseSource
 from smart_imaging.sources.dimse.part10 import dataset_offset
-from smart_imaging.tenants.config import DicomWebImages, DimseImages
 
 from ..conftest import dicomweb_tenant, mock_patient
 from ..orthanc import Orthanc, free_port

@@ -15,12 +15,12 @@ from typing import Any
 
 import pydicom
 import pytest
+from smart_imaging.config.tenant import DimseImages
 
 from smart_imaging.dicom import multipart
 from smart_imaging.errors import UpstreamError, UpstreamTimeout
 from smart_imaging.sources.base import StudyQuery, WadoRequest, WadoResponse
 from smart_imaging.sources.dimse import DimseSource
-from smart_imaging.tenants.config import DimseImages
 
 from ..orthanc import free_port
 from .fake_archive import AET, Ending, FakeArchive, synthetic_study

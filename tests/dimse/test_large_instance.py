@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 from pynetdicom import _config
+from smart_imaging.config.tenant import DimseImages
 
 from smart_imaging.dicom import multipart
 from smart_imaging.errors import SmartImagingError
 from smart_imaging.sources.base import WadoRequest
 from smart_imaging.sources.dimse import DimseSource
 from smart_imaging.sources.dimse.part10 import dataset_offset
-from smart_imaging.tenants.config import DimseImages
 
 from ..orthanc import Orthanc
 from ..sample_dicom import deterministic_uid, large_multiframe

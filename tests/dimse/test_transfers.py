@@ -12,13 +12,13 @@ import pydicom
 import pytest
 from pynetdicom.association import Association
 from pynetdicom.dul import DULServiceProvider
+from smart_imaging.config.tenant import DimseImages
 
 from smart_imaging.dicom import multipart
 from smart_imaging.errors import SmartImagingError, Unavailable
 from smart_imaging.sources.base import WadoRequest, WadoResponse
 from smart_imaging.sources.dimse import DimseSource
 from smart_imaging.sources.dimse.part10 import dataset_offset
-from smart_imaging.tenants.config import DimseImages
 
 from .fake_archive import AET, FakeArchive, synthetic_study
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
+from smart_imaging.config.loader import parse_config
 from starlette.applications import Starlette
 
 from smart_imaging.app import create_app
 from smart_imaging.settings import Settings
-from smart_imaging.tenants.loader import parse_config
 
 from ..support.asgi import StreamingASGITransport, lifespan
 from ..support.fakes import FakeAuthorizer, FakeSource, grant, install, patient, study

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from joserfc.jwk import ECKey
+from smart_imaging.config.loader import parse_config
 
 from smart_imaging.app import create_app
 from smart_imaging.settings import Settings
-from smart_imaging.tenants.loader import parse_config
 from tests.auth import oidc_server
 from tests.auth.oidc_server import free_port
 from tests.conftest import TEST_KEY

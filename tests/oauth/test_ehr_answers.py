@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+from smart_imaging.config.loader import parse_config
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -21,7 +22,6 @@ from starlette.routing import Route
 
 from smart_imaging.app import create_app
 from smart_imaging.settings import Settings
-from smart_imaging.tenants.loader import parse_config
 from tests.auth.oidc_server import free_port
 from tests.conftest import TEST_KEY
 

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
+from smart_imaging.config.tenant import OAuthServerSettings
 
 from smart_imaging.oauth import pkce
 from smart_imaging.oauth.clients import ClientPolicy, is_loopback, origin_of
@@ -19,7 +20,6 @@ from smart_imaging.oauth.errors import PageError, RedirectError
 from smart_imaging.oauth.grants import granted_scope, issues_refresh_token, narrowed
 from smart_imaging.oauth.id_token import InvalidIdToken, check_hint, check_id_token, signed_claims
 from smart_imaging.oauth.params import client_and_redirect, parse_authorize, response_url
-from smart_imaging.tenants.config import OAuthServerSettings
 
 FHIR = "https://imaging.example/t/fhir"
 

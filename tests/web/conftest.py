@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from smart_imaging.config.tenant import TenantConfig
 
 from smart_imaging.app import create_app
 from smart_imaging.settings import Settings
-from smart_imaging.tenants.config import TenantConfig
 
 from ..conftest import ServerThread
 from .harness import VIEWPORT, DemoProcess, chromium_available, launch_browser

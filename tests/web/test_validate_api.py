@@ -6,8 +6,7 @@ import json
 from typing import Any
 
 import httpx
-
-from smart_imaging.tenants.loader import decode_dynamic
+from smart_imaging.config.loader import decode_dynamic
 
 
 def test_validate_config_api(demo: Any) -> None:

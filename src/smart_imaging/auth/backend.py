@@ -25,8 +25,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
 from ..cache import TtlCache
+from ..config.tenant import ClientConfig
 from ..errors import ConfigError, UpstreamError
-from ..tenants.config import ClientConfig
 from .discovery import Discovery
 from .outbound import request_json
 

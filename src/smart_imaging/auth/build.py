@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from ..config.tenant import MockAuthorization, SmartAuthorization
 from ..errors import ConfigError
-from ..tenants.config import MockAuthorization, SmartAuthorization
 from .authorizer import ComposedAuthorizer, DecisionRules
 from .backend import DEFAULT_SCOPE, BackendTokens, signing_key
 from .claims import normalize_audience

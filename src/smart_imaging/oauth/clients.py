@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..tenants.config import OAuthServerSettings, check_redirect_uri
+from ..config.tenant import OAuthServerSettings, check_redirect_uri
 from .errors import PageError
 
 CLIENT_ID = re.compile(r"[\x21-\x7e]{1,255}")

@@ -22,8 +22,8 @@ from ..auth.discovery import Discovery
 from ..auth.jwt_tokens import JwksCache
 from ..auth.outbound import request_json
 from ..auth.patients import fetch_patient
+from ..config.tenant import SmartAuthorization
 from ..errors import ConfigError, SmartImagingError, UpstreamError
-from ..tenants.config import SmartAuthorization
 from .ehr_leg import RESOURCE_TYPES
 from .id_token import header_of, signed_claims
 

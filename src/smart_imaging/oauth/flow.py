@@ -22,8 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import quote
 
+from ..config.tenant import OAuthServerSettings
 from ..errors import SmartImagingError, Unavailable, UpstreamError, UpstreamTimeout
-from ..tenants.config import OAuthServerSettings
 from .clients import ClientPolicy, origin_of
 from .consent import ConsentView, consent_page, human_name, patient_details
 from .ehr_client import EhrClient

@@ -13,7 +13,7 @@ import httpx
 
 from ..auth.discovery import Discovery
 from ..auth.local_tokens import LocalToken
-from ..tenants.config import SmartAuthorization
+from ..config.tenant import SmartAuthorization
 from . import stores
 from .clients import ClientPolicy
 from .ehr_client import EhrClient

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..auth.local_tokens import LocalToken
-from ..tenants.config import OAuthServerSettings
+from ..config.tenant import OAuthServerSettings
 from . import pkce
 from .client_auth import authenticate
 from .clients import Client, ClientPolicy

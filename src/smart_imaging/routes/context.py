@@ -14,8 +14,8 @@ from ..access.rules import TenantRules
 from ..auth import AccessGrant, AuthRequest
 from ..auth.bearer import bearer_token
 from ..auth.quirks import BY_TYPE
+from ..config.tenant import SmartAuthorization
 from ..settings import Settings
-from ..tenants.config import SmartAuthorization
 from ..tenants.registry import Tenant, TenantRegistry
 from .study_guard import StudyGuard
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from ..tenants.config import DicomWebImages, DimseImages, FolderImages
+from ..config.tenant import DicomWebImages, DimseImages, FolderImages
 from .base import ImageSource, SeriesRecord, StudyQuery, StudyRecord, WadoRequest, WadoResponse
 
 __all__ = [

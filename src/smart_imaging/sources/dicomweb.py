@@ -25,6 +25,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
+from ..config.tenant import BasicAuthentication, BearerAuthentication, DicomWebImages
 from ..dicom import json_model as dj
 from ..dicom import multipart, safe_json, tags
 from ..dicom.multipart_stream import HeaderRewrite, MultipartError, MultipartRelay, valid_boundary
@@ -37,7 +38,6 @@ from ..errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from ..tenants.config import BasicAuthentication, BearerAuthentication, DicomWebImages
 from .base import DicomJson, SeriesRecord, StudyQuery, StudyRecord, WadoRequest, WadoResponse
 from .wado_paths import rebase, wado_path
 

@@ -1,1 +1,1 @@
-"""Tenant configuration: models, loading, and the registry of tenants."""
+"""The tenant registry: builds an authorizer and an image source from each tenant's config."""

@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ..auth import build_authorizer
+from ..config.loader import encode_dynamic, parse_config
+from ..config.tenant import TenantConfig
 from ..errors import ConfigError, SmartImagingError
-from ..tenants.config import TenantConfig
-from ..tenants.loader import encode_dynamic, parse_config
 
 MAX_BODY = 32_768
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from smart_imaging.config.tenant import SmartAuthorization
 
 from smart_imaging.auth import AuthRequest, build_authorizer
 from smart_imaging.errors import Forbidden, Unauthorized
-from smart_imaging.tenants.config import SmartAuthorization
 
 from .conftest import Sandbox
 

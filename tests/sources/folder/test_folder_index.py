@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from smart_imaging.config.tenant import FolderImages
 
 from smart_imaging.dicom import tags
 from smart_imaging.sources.base import StudyQuery
 from smart_imaging.sources.folder import FolderSource
 from smart_imaging.sources.folder import index as folder_index
-from smart_imaging.tenants.config import FolderImages
 
 TESTDATA = Path(pydicom.data.__file__).parent / "test_files" / "dicomdirtests"
 PETER = "98890234"  # four studies (CT and MR) in pydicom's dicomdirtests

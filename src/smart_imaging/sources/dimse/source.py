@@ -24,10 +24,10 @@ from typing import Any, TypeVar
 
 from pydicom.dataset import Dataset
 
+from ...config.tenant import DimseImages
 from ...dicom import json_model as dj
 from ...dicom import multipart, tags
 from ...errors import BadRequest, NotFound, SmartImagingError, UpstreamError
-from ...tenants.config import DimseImages
 from ..base import SeriesRecord, StudyQuery, StudyRecord, WadoRequest, WadoResponse
 from . import census, progress, scu, wado
 from . import identifiers as ids

@@ -16,8 +16,8 @@ from typing import TypeVar
 
 import anyio
 
+from ...config.tenant import FolderImages
 from ...errors import NotFound, UpstreamError
-from ...tenants.config import FolderImages
 from ..base import StudyQuery, StudyRecord, WadoRequest, WadoResponse
 from . import checks, index, query, retrieve
 

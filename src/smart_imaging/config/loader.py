@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import ConfigError
-from .config import TenantConfig
+from .tenant import TenantConfig
 
 ENV_KEY = "$env"
 MAX_DEPTH = 32  # real configs nest 4 or 5 levels; deeper input would exhaust the stack

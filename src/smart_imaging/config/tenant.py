@@ -19,19 +19,19 @@ from pydantic_core import PydanticCustomError
 from ..access.policy_config import Policy
 from .model import ConfigModel as _Model
 from .model import require_http_url as _require_http_url
-from .oauth_config import (
+from .oauth import (
     DEFAULT_EHR_SCOPE as DEFAULT_EHR_SCOPE,
 )
-from .oauth_config import (
+from .oauth import (
     REDIRECT_URI_MAX as REDIRECT_URI_MAX,
 )
-from .oauth_config import (
+from .oauth import (
     OAuthServerSettings as OAuthServerSettings,
 )
-from .oauth_config import (
+from .oauth import (
     RegisteredClient as RegisteredClient,
 )
-from .oauth_config import (
+from .oauth import (
     check_redirect_uri as check_redirect_uri,
 )
 

@@ -1,0 +1,1 @@
+"""Tenant configuration schema (pydantic, discriminated on ``type``) and its JSON loader: pure."""
