@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "auth"), str(ROOT / "src")]
 import oidc_server
 from smart_ehr import EhrState, make_ehr
-from smart_imaging.config.loader import parse_config
 
 from smart_imaging.app import create_app
+from smart_imaging.config.loader import parse_config
 from smart_imaging.settings import Settings
 from tests.conftest import ServerThread
 from tests.orthanc import Orthanc

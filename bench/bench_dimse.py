@@ -17,9 +17,9 @@ import httpx
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
-from smart_imaging.config.loader import parse_config
 
 from smart_imaging.app import create_app
+from smart_imaging.config.loader import parse_config
 from smart_imaging.settings import Settings
 from tests.conftest import ServerThread, mock_patient
 from tests.orthanc import Orthanc

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 from smart_imaging.config.tenant import FolderImages
-
 from smart_imaging.dicom import tags
 from smart_imaging.sources.base import StudyQuery, WadoRequest
 from smart_imaging.sources.folder import FolderSource

@@ -24,9 +24,8 @@ from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from smart_imaging.config.loader import parse_config
-
 from smart_imaging.app import create_app
+from smart_imaging.config.loader import parse_config
 from smart_imaging.settings import Settings
 from tests import hostile
 from tests.conftest import ServerThread

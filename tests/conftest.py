@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
-from smart_imaging.config.loader import parse_config
 
 from smart_imaging.app import create_app
+from smart_imaging.config.loader import parse_config
 from smart_imaging.settings import Settings
 
 from .orthanc import Orthanc

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+
 from smart_imaging.config.loader import encode_dynamic
 
 from .conftest import dicomweb_tenant

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, reject, settings
 from hypothesis import strategies as st
-from smart_imaging.config.loader import parse_config
 
 from smart_imaging.app import create_app
+from smart_imaging.config.loader import parse_config
 from smart_imaging.settings import Settings
 
 from . import hostile

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 from fhir.resources.R4B.operationoutcome import OperationOutcome
-from smart_imaging.config.loader import encode_dynamic
 
 from smart_imaging.app import create_app, web_routes
+from smart_imaging.config.loader import encode_dynamic
 from smart_imaging.settings import Settings
 
 from .conftest import TEST_KEY, dicomweb_tenant

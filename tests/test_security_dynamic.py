@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 from joserfc.jwk import ECKey
-from smart_imaging.config.loader import encode_dynamic, parse_config
 from starlette.applications import Starlette
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse
@@ -17,6 +16,7 @@ from starlette.routing import Route
 
 from smart_imaging.app import create_app, web_routes
 from smart_imaging.auth.discovery import parse_smart_configuration
+from smart_imaging.config.loader import encode_dynamic, parse_config
 from smart_imaging.errors import ConfigError, UpstreamError
 from smart_imaging.settings import Settings
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 import pytest
-from smart_imaging.config.loader import encode_dynamic
 from starlette.requests import Request
 
 from smart_imaging.app import unexpected_error_response
+from smart_imaging.config.loader import encode_dynamic
 
 
 async def test_unexpected_error_log_redacts_the_dynamic_config(caplog: pytest.LogCaptureFixture) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from smart_imaging.config.tenant import SmartAuthorization
 
 from smart_imaging.auth import build_authorizer
+from smart_imaging.config.tenant import SmartAuthorization
 
 
 def build(config: dict[str, Any], http: httpx.AsyncClient) -> Any:

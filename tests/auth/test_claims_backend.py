@@ -3,7 +3,6 @@ import base64
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
-from smart_imaging.config.tenant import ClientConfig
 
 from smart_imaging.auth.backend import (
     basic_credentials,
@@ -12,6 +11,7 @@ from smart_imaging.auth.backend import (
     signing_key,
 )
 from smart_imaging.auth.claims import TokenPolicy, check_token, patient_claim
+from smart_imaging.config.tenant import ClientConfig
 from smart_imaging.errors import (
     ConfigError,
     Forbidden,

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from oidc_server import OidcServer
 from smart_ehr import EhrState
-from smart_imaging.config.loader import parse_config
-from smart_imaging.config.tenant import TenantConfig
 
 from smart_imaging.app import create_app
+from smart_imaging.config.loader import parse_config
+from smart_imaging.config.tenant import TenantConfig
 from smart_imaging.settings import Settings
 
 A, B = "77654033", "98890234"  # PatientIDs of the real sample studies

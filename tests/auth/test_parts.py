@@ -8,7 +8,6 @@ from typing import Any
 
 import grimp
 import pytest
-from smart_imaging.config.tenant import MockAuthorization
 
 from smart_imaging.auth import ComposedAuthorizer, build_authorizer
 from smart_imaging.auth.authorizer import DecisionRules
@@ -25,6 +24,7 @@ from smart_imaging.auth.quirks import (
     introspection_beside_token_endpoint,
     launch_patient_or_sub_url,
 )
+from smart_imaging.config.tenant import MockAuthorization
 from smart_imaging.errors import Forbidden, InsufficientScope, Unauthorized, UpstreamError
 
 NOW = 1_700_000_000.0

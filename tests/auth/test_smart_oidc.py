@@ -9,9 +9,9 @@ import pytest
 from authorizers import build
 from oidc_server import OidcServer, free_port
 from smart_ehr import EhrState
-from smart_imaging.config.tenant import SmartAuthorization
 
 from smart_imaging.auth.base import AccessGrant, AuthRequest
+from smart_imaging.config.tenant import SmartAuthorization
 from smart_imaging.errors import (
     Forbidden,
     InsufficientScope,

@@ -16,7 +16,6 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 from pydantic import SecretStr
-from smart_imaging.config.tenant import ClientConfig
 
 from smart_imaging.auth.backend import BackendTokens, signing_key
 from smart_imaging.auth.base import AccessGrant
@@ -25,6 +24,7 @@ from smart_imaging.auth.introspection import IntrospectionVerifier, client_authe
 from smart_imaging.auth.jwt_tokens import JwksCache, JwtVerifier
 from smart_imaging.auth.patients import EhrPatients
 from smart_imaging.auth.quirks import EPIC, STANDARD
+from smart_imaging.config.tenant import ClientConfig
 from smart_imaging.errors import ConfigError, Unauthorized, UpstreamError
 
 EHR = "https://ehr.test/fhir"

@@ -19,8 +19,8 @@ from pydicom.uid import (
 )
 from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet as GET_MODEL
-from smart_imaging.config.tenant import DicomWebImages, DimseImages
 
+from smart_imaging.config.tenant import DicomWebImages, DimseImages
 from smart_imaging.dicom import multipart
 from smart_imaging.fhir.imaging_study import imaging_study, study_uid
 from smart_imaging.sources.base import StudyQuery, StudyRecord, WadoRequest

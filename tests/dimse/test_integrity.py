@@ -15,8 +15,8 @@ from typing import Any
 
 import pydicom
 import pytest
-from smart_imaging.config.tenant import DimseImages
 
+from smart_imaging.config.tenant import DimseImages
 from smart_imaging.dicom import multipart
 from smart_imaging.errors import UpstreamError, UpstreamTimeout
 from smart_imaging.sources.base import StudyQuery, WadoRequest, WadoResponse

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from pynetdicom import _config
-from smart_imaging.config.tenant import DimseImages
 
+from smart_imaging.config.tenant import DimseImages
 from smart_imaging.dicom import multipart
 from smart_imaging.errors import SmartImagingError
 from smart_imaging.sources.base import WadoRequest

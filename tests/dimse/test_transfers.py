@@ -12,8 +12,8 @@ import pydicom
 import pytest
 from pynetdicom.association import Association
 from pynetdicom.dul import DULServiceProvider
-from smart_imaging.config.tenant import DimseImages
 
+from smart_imaging.config.tenant import DimseImages
 from smart_imaging.dicom import multipart
 from smart_imaging.errors import SmartImagingError, Unavailable
 from smart_imaging.sources.base import WadoRequest, WadoResponse

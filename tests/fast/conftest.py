@@ -16,10 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
-from smart_imaging.config.loader import parse_config
 from starlette.applications import Starlette
 
 from smart_imaging.app import create_app
+from smart_imaging.config.loader import parse_config
 from smart_imaging.settings import Settings
 
 from ..support.asgi import StreamingASGITransport, lifespan

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from joserfc.jwk import ECKey
-from smart_imaging.config.loader import parse_config
 
 from smart_imaging.app import create_app
+from smart_imaging.config.loader import parse_config
 from smart_imaging.settings import Settings
 from tests.auth import oidc_server
 from tests.auth.oidc_server import free_port

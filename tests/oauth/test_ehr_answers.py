@@ -14,13 +14,13 @@ from urllib.parse import urlencode
 import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from smart_imaging.config.loader import parse_config
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from smart_imaging.app import create_app
+from smart_imaging.config.loader import parse_config
 from smart_imaging.settings import Settings
 from tests.auth.oidc_server import free_port
 from tests.conftest import TEST_KEY

@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
-from smart_imaging.config.tenant import OAuthServerSettings
 
+from smart_imaging.config.tenant import OAuthServerSettings
 from smart_imaging.oauth import pkce
 from smart_imaging.oauth.clients import ClientPolicy, is_loopback, origin_of
 from smart_imaging.oauth.consent import ConsentView, consent_page, error_page, human_name

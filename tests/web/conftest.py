@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from smart_imaging.config.tenant import TenantConfig
 
 from smart_imaging.app import create_app
+from smart_imaging.config.tenant import TenantConfig
 from smart_imaging.settings import Settings
 
 from ..conftest import ServerThread

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from smart_imaging.config.tenant import SmartAuthorization
 
 from smart_imaging.auth import AuthRequest, build_authorizer
+from smart_imaging.config.tenant import SmartAuthorization
 from smart_imaging.errors import Forbidden, Unauthorized
 
 from .conftest import Sandbox

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from smart_imaging.config.tenant import FolderImages
 
+from smart_imaging.config.tenant import FolderImages
 from smart_imaging.dicom import tags
 from smart_imaging.sources.base import StudyQuery
 from smart_imaging.sources.folder import FolderSource

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from smart_imaging.config.tenant import FolderImages
 
+from smart_imaging.config.tenant import FolderImages
 from smart_imaging.dicom import multipart, tags
 from smart_imaging.errors import NotFound, UpstreamError
 from smart_imaging.sources.base import StudyQuery, WadoRequest, WadoResponse

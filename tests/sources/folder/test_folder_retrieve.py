@@ -10,8 +10,8 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image
-from smart_imaging.config.tenant import FolderImages
 
+from smart_imaging.config.tenant import FolderImages
 from smart_imaging.dicom import multipart, tags
 from smart_imaging.errors import BadRequest, NotAcceptable, NotFound
 from smart_imaging.sources.base import StudyQuery, StudyRecord, WadoRequest, WadoResponse

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from smart_imaging.config.tenant import FolderImages
 
+from smart_imaging.config.tenant import FolderImages
 from smart_imaging.errors import NotFound
 from smart_imaging.sources.base import StudyQuery, WadoRequest
 from smart_imaging.sources.folder import FolderSource
