@@ -22,7 +22,7 @@ import pytest
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from smart_imaging.errors import BadRequest
-from smart_imaging.routes.wado_path import parse_wado_path
+from smart_imaging.wado import WadoRequest
 
 from .conftest import dicomweb_tenant, mock_patient
 from .orthanc import Orthanc, free_port
@@ -152,10 +152,10 @@ def test_uid_with_a_trailing_newline_is_refused(server: str) -> None:
     assert response.status_code in (400, 404) and set(response.json()) == {"error", "message"}
     study = paths[0].removeprefix("studies/")
     with pytest.raises(BadRequest):
-        parse_wado_path(f"{study}\n/metadata", None, (), "")
+        WadoRequest.parse(f"{study}\n/metadata", (), "")
     with pytest.raises(BadRequest):
-        parse_wado_path(f"{study}/series/1.2\n/metadata", None, (), "")
-    assert parse_wado_path(f"{study}/metadata", None, (), "").study_uid == study
+        WadoRequest.parse(f"{study}/series/1.2\n/metadata", (), "")
+    assert WadoRequest.parse(f"{study}/metadata", (), "").study_uid == study
 
 
 def _dyn(raw: bytes) -> str:

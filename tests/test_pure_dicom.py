@@ -9,7 +9,7 @@ from smart_imaging.dicom.datetime import fhir_datetime
 from smart_imaging.dicom.media import normalize
 from smart_imaging.dicom.uid import is_valid_uid
 from smart_imaging.errors import BadRequest, NotFound
-from smart_imaging.routes.wado_path import parse_wado_path
+from smart_imaging.wado import WadoRequest
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ def test_multipart_round_trip() -> None:
 
 
 def test_wado_paths() -> None:
-    req = parse_wado_path("1.2/series/1.3/instances/1.4/frames/1,2", None, (), "b")
+    req = WadoRequest.parse("1.2/series/1.3/instances/1.4/frames/1,2", (), "b")
     assert (req.study_uid, req.series_uid, req.instance_uid, req.frames, req.resource) == (
         "1.2",
         "1.3",
@@ -80,9 +80,9 @@ def test_wado_paths() -> None:
         (1, 2),
         "frames",
     )
-    assert parse_wado_path("1.2/metadata", None, (), "b").resource == "metadata"
-    assert parse_wado_path("1.2/series/1.3/rendered", None, (), "b").resource == "rendered"
-    bulk = parse_wado_path("1.2/series/1.3/instances/1.4/bulk/7fe00010", None, (), "b")
+    assert WadoRequest.parse("1.2/metadata", (), "b").resource == "metadata"
+    assert WadoRequest.parse("1.2/series/1.3/rendered", (), "b").resource == "rendered"
+    bulk = WadoRequest.parse("1.2/series/1.3/instances/1.4/bulk/7fe00010", (), "b")
     assert (bulk.resource, bulk.bulkdata_path) == ("bulkdata", "7fe00010")
     for bad in (
         "1.2/../1.3",
@@ -93,7 +93,7 @@ def test_wado_paths() -> None:
         "1.2/series/1.3/instances/1.4/bulk/../../x",
     ):
         with pytest.raises(NotFound):
-            parse_wado_path(bad, None, (), "b")
+            WadoRequest.parse(bad, (), "b")
     for bad in (
         "1.02",
         "1.2/series/abc",
@@ -101,4 +101,4 @@ def test_wado_paths() -> None:
         "1.2/series/1.3/instances/1.4/frames/x",
     ):
         with pytest.raises(BadRequest):
-            parse_wado_path(bad, None, (), "b")
+            WadoRequest.parse(bad, (), "b")

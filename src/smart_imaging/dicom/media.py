@@ -16,6 +16,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from pydicom.uid import UID
+
 from ..errors import BadRequest
 
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
@@ -89,6 +91,12 @@ def frame_media_type(transfer_syntax: str) -> str:
     if transfer_syntax in NATIVE_TRANSFER_SYNTAXES:
         return "application/octet-stream"
     return FRAME_MEDIA_TYPES.get(transfer_syntax, "application/octet-stream")
+
+
+def syntax_name(transfer_syntax: str) -> str:
+    """``"JPEG-LS Lossless Image Compression (1.2.840.10008.1.2.4.80)"``, for messages."""
+    name = UID(transfer_syntax).name if transfer_syntax.isascii() and transfer_syntax.isprintable() else ""
+    return f"{name} ({transfer_syntax})" if name and name != transfer_syntax else transfer_syntax
 
 
 def _parse_range(text: str) -> MediaRange | None:

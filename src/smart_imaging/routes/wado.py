@@ -33,20 +33,12 @@ from ..errors import SmartImagingError
 from ..observability import mark_response_incomplete, redact_path
 from ..sources import WadoResponse
 from ..tenants.registry import Tenant
+from ..wado.negotiate import DEFAULT_ACCEPT
+from ..wado.request import WadoRequest
 from .context import access_rules, app_state, authorize, enforce, tenant_base, tenant_of
 from .delay import check_delay
-from .wado_path import parse_wado_path
 
 log = logging.getLogger("smart_imaging.wado")
-
-DEFAULT_ACCEPT = {
-    "": 'multipart/related; type="application/dicom"',
-    "metadata": "application/dicom+json",
-    "frames": 'multipart/related; type="application/octet-stream"',
-    "bulkdata": 'multipart/related; type="application/octet-stream"',
-    "rendered": "image/jpeg",
-    "thumbnail": "image/jpeg",
-}
 
 
 async def retrieve(request: Request) -> StreamingResponse:
@@ -54,7 +46,7 @@ async def retrieve(request: Request) -> StreamingResponse:
     binding_token = request.path_params["binding"]
     base = f"{tenant_base(request, tenant)}/wado/{binding_token}"
     params = tuple(request.query_params.multi_items())
-    wado = parse_wado_path(request.path_params["rest"], None, params, base)
+    wado = WadoRequest.parse(request.path_params["rest"], params, base)
     scope = await authorize_retrieval(request, tenant, binding_token, wado.study_uid, wado.series_uid)
     accept = normalize(request.headers.get("accept"), DEFAULT_ACCEPT[wado.resource])
     wado = dataclasses.replace(wado, accept=accept, mrn=scope.mrn)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from ..dicom import json_model as dj
 from ..dicom import tags
+from ..wado.request import Resource as Resource
+from ..wado.request import WadoRequest as WadoRequest
 
 DicomJson = dict[str, Any]
 
@@ -60,25 +62,6 @@ class StudyRecord:
     study: DicomJson
     series: list[SeriesRecord] = field(default_factory=list)
     last_updated: str | None = None  # FHIR instant, when the source knows it
-
-
-Resource = Literal["", "metadata", "rendered", "thumbnail", "frames", "bulkdata"]
-
-
-@dataclass(frozen=True)
-class WadoRequest:
-    """One WADO-RS request, already validated (UIDs, frame numbers)."""
-
-    study_uid: str
-    series_uid: str | None = None
-    instance_uid: str | None = None
-    frames: tuple[int, ...] = ()
-    resource: Resource = ""
-    accept: str | None = None
-    params: tuple[tuple[str, str], ...] = ()  # query params passed on (rendered: window, quality...)
-    bulkdata_path: str = ""  # resource "bulkdata": the part after .../instances/{uid}/bulk/
-    mrn: str | None = None  # DICOM PatientID: when set, never answer with instances of another
-    public_base: str = ""  # our WADO-RS base for this binding: BulkDataURIs in metadata point here
 
 
 @dataclass

@@ -38,8 +38,8 @@ from ..errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from ..wado.request import rebase
 from .base import DicomJson, SeriesRecord, StudyQuery, StudyRecord, WadoRequest, WadoResponse
-from .wado_paths import rebase, wado_path
 
 MAX_QIDO = 64 * 1024 * 1024
 MAX_METADATA = 256 * 1024 * 1024
@@ -160,7 +160,7 @@ class DicomWebSource:
         if request.accept:
             headers["Accept"] = request.accept
         upstream = self._http.build_request(
-            "GET", self._base + wado_path(request), params=params, headers=headers, timeout=self._timeout
+            "GET", self._base + request.path(), params=params, headers=headers, timeout=self._timeout
         )
         response = await self._send(upstream, stream=True)
         if request.resource == "metadata":
