@@ -1,13 +1,13 @@
 """The demo's sample studies: which patient has which study, and how each is made.
 
 Per patient (see ``patients.py``) a few studies of different modalities: phantom-based CT and
-MR slice stacks, JPEG Baseline radiographs, and pydicom's small real series re-assigned
-(``testdata.py``).
+MR slice stacks, JPEG Baseline radiographs, pydicom's small real series re-assigned
+(``testdata.py``), and pydicom's compressed, multi-frame and color files (``codecs.py``).
 """
 
 from __future__ import annotations
 
-from . import testdata
+from . import codecs, testdata
 from .dataset import SeriesSpec, StudySpec
 from .imaging import (
     AXIAL,
@@ -188,4 +188,12 @@ def ct_head() -> list[SeriesPlan]:
 
 def all_plans() -> list[SeriesPlan]:
     """Every series of the demo, in a stable order."""
-    return [*mr_brain(), *ct_chest(), *xr_chest(), *xr_knee(), *ct_head(), *testdata.plans()]
+    return [
+        *mr_brain(),
+        *ct_chest(),
+        *xr_chest(),
+        *xr_knee(),
+        *ct_head(),
+        *testdata.plans(),
+        *codecs.plans(),
+    ]
