@@ -104,7 +104,12 @@ class Stack(contextlib.ExitStack):
         return self.ehr_url
 
     def start_server(
-        self, workers: int = 1, log_level: str = "info", wrap: Sequence[str] = (), name: str = "server"
+        self,
+        workers: int = 1,
+        log_level: str = "info",
+        wrap: Sequence[str] = (),
+        name: str = "server",
+        env: dict[str, str] | None = None,
     ) -> tuple[subprocess.Popen[bytes], str]:
         """``smart-imaging serve --workers N`` on a free port; (process, base URL)."""
         port = free_port()
@@ -118,8 +123,8 @@ class Stack(contextlib.ExitStack):
             str(self.tenants),
         ]
         command += ["--port", str(port), "--log-level", log_level, "--workers", str(workers)]
-        env = {**os.environ, "SMART_IMAGING_KEY": KEY}
-        process = self._process(command, self.workdir / f"{name}.log", env)
+        environment = {**os.environ, "SMART_IMAGING_KEY": KEY, **(env or {})}
+        process = self._process(command, self.workdir / f"{name}.log", environment)
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/healthz", process, name)
         return process, url

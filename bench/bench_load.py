@@ -1,0 +1,306 @@
+"""Benchmark: 50 concurrent simulated viewers for a fixed time against each target.
+
+A viewer (one per asyncio task, its own keep-alive connection pool) loops until the time is up:
+search its patient's studies, read one study's metadata, then every frame of that study; three
+patients (``bench/stack.py``: 77654033, 98890234, LOAD-3), one SMART token each. Targets, in one
+run on loopback:
+
+- ``orthanc``: Orthanc directly (QIDO-RS search by PatientID, basic auth)
+- ``nginx``: the same through a plain nginx hop
+- ``one``: ``smart-imaging serve --workers 1`` (FHIR search, WADO-RS through the Endpoint)
+- ``workers2``: ``smart-imaging serve --workers 2``
+- ``replicas3`` (not in the default list): three ``--workers 1`` replicas behind nginx with
+  their own caches; ``--redis`` hands them SMART_IMAGING_REDIS_URL (a local redis-server) once
+  the server has shared state (issue 14 point 3): the hook for that comparison.
+
+Prints throughput, p50/p99 latency, errors (must be 0: a non-200, a failed connection, or
+metadata naming another patient), and the peak memory (RSS) and CPU of each process of the target.
+The load generator runs in this process (aiohttp, uvloop), the servers in their own.
+Run: .venv/bin/python bench/bench_load.py [--seconds 30] [--viewers 50] [--targets orthanc,nginx,one,workers2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+import uvloop
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.nginx import free_port
+from bench.stack import PATIENTS, Stack, bench_data, cpu_seconds, tree_pids
+from bench.tiny_ehr import app_token
+
+FRAME_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+MAX_REQUESTS = 2_000_000  # a bound on the loop besides the time
+
+
+@dataclass
+class Target:
+    """How a viewer talks to one target: search, then WADO-RS under ``wado_base(patient)``."""
+
+    name: str
+    base: str
+    pids: Callable[[], list[int]]
+    fhir: bool  # True: FHIR search + Endpoint; False: QIDO-RS at the archive
+    auth: Callable[[str], str]  # patient id -> Authorization header
+
+
+@dataclass
+class Results:
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    requests: int = 0
+
+
+class Viewer:
+    def __init__(self, target: Target, patient: str, results: Results, deadline: float) -> None:
+        self.target, self.patient, self.results, self.deadline = target, patient, results, deadline
+        self.headers = {"Authorization": target.auth(patient)}
+        self.turn = 0
+
+    async def run(self, session: aiohttp.ClientSession) -> None:
+        while time.monotonic() < self.deadline and self.results.requests < MAX_REQUESTS:
+            studies = await self.search(session)
+            if not studies:
+                return
+            wado, study = studies[self.turn % len(studies)]
+            self.turn += 1
+            metadata = await self.get(session, f"{wado}/studies/{study}/metadata", "application/dicom+json")
+            for path in frame_paths(metadata or [], wado, study):
+                if time.monotonic() >= self.deadline:
+                    return
+                await self.get(session, path, FRAME_ACCEPT, parse=False)
+
+    async def search(self, session: aiohttp.ClientSession) -> list[tuple[str, str]]:
+        """(WADO-RS base, study UID) of each study of the patient."""
+        mrn = PATIENTS[self.patient]
+        if self.target.fhir:
+            url = f"{self.target.base}/smart/fhir/ImagingStudy?patient={self.patient}"
+            bundle = await self.get(session, url, "application/fhir+json")
+            entries = bundle.get("entry", []) if isinstance(bundle, dict) else []
+            return [
+                (e["resource"]["contained"][0]["address"], e["resource"]["id"])
+                for e in entries
+                if e["resource"]["resourceType"] == "ImagingStudy"
+            ]
+        found = await self.get(
+            session, f"{self.target.base}/dicom-web/studies?PatientID={mrn}", "application/dicom+json"
+        )
+        wado = f"{self.target.base}/dicom-web"
+        return [(wado, s["0020000D"]["Value"][0]) for s in found or []]
+
+    async def get(self, session: aiohttp.ClientSession, url: str, accept: str, parse: bool = True) -> Any:
+        self.results.requests += 1
+        started = time.perf_counter()
+        try:
+            async with session.get(url, headers={**self.headers, "Accept": accept}) as response:
+                body = await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self.results.errors.append(f"{type(exc).__name__} {url[-60:]}")
+            return None
+        self.results.latencies.append(time.perf_counter() - started)
+        if status != 200:
+            self.results.errors.append(f"HTTP {status} {url[-60:]}")
+            return None
+        return self.check(url, body) if parse else None
+
+    def check(self, url: str, body: bytes) -> Any:
+        import json
+
+        document = json.loads(body)
+        if url.endswith("/metadata"):
+            others = {ds.get("00100020", {}).get("Value", [None])[0] for ds in document} - {
+                PATIENTS[self.patient]
+            }
+            if others:
+                self.results.errors.append(f"another patient's data: {others}")
+        return document
+
+
+def frame_paths(metadata: list[dict[str, Any]], wado: str, study: str) -> list[str]:
+    paths = []
+    for ds in metadata:
+        series, sop = ds["0020000E"]["Value"][0], ds["00080018"]["Value"][0]
+        frames = int(ds.get("00280008", {}).get("Value", [1])[0] or 1)
+        base = f"{wado}/studies/{study}/series/{series}/instances/{sop}/frames/"
+        paths += [f"{base}{n}" for n in range(1, frames + 1)]
+    return paths
+
+
+async def drive(target: Target, viewers: int, seconds: float) -> tuple[Results, float]:
+    results = Results()
+    deadline = time.monotonic() + seconds
+    patients = list(PATIENTS)
+    timeout = aiohttp.ClientTimeout(total=60)
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, force_close=False)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()
+    ) as session:
+        started = time.perf_counter()
+        crew = [Viewer(target, patients[i % len(patients)], results, deadline) for i in range(viewers)]
+        await asyncio.gather(*(viewer.run(session) for viewer in crew))
+        return results, time.perf_counter() - started
+
+
+class Sampler(threading.Thread):
+    """Peak RSS per process and CPU of a target's processes, every 100 ms while it runs."""
+
+    def __init__(self, pids: Callable[[], list[int]]) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.peak: dict[int, int] = {}
+        self.names: dict[int, str] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.1):
+            for pid in self.pids():
+                try:
+                    process = psutil.Process(pid)
+                    self.peak[pid] = max(self.peak.get(pid, 0), process.memory_info().rss)
+                    self.names.setdefault(pid, role(process))
+                except psutil.NoSuchProcess:
+                    continue
+
+
+def role(process: psutil.Process) -> str:
+    command = " ".join(process.cmdline())
+    if "spawn_main" in command:
+        return "worker"
+    if "resource_tracker" in command:
+        return "tracker"
+    return "serve" if "smart_imaging.cli" in command else process.name()
+
+
+def basic(orthanc_auth: tuple[str, str]) -> Callable[[str], str]:
+    value = "Basic " + base64.b64encode(":".join(orthanc_auth).encode()).decode()
+    return lambda patient: value
+
+
+def build_targets(stack: Stack, names: list[str], redis: bool) -> dict[str, Callable[[], Target]]:
+    """Each target starts only when its turn comes (so idle ones do not compete for the cores)."""
+    orthanc = stack.orthanc
+    assert orthanc is not None and orthanc.process is not None
+    opid = orthanc.process.pid
+    bearer = lambda patient: f"Bearer {app_token(patient)}"  # noqa: E731
+
+    def direct() -> Target:
+        return Target("orthanc", orthanc.http_url, lambda: [opid], False, basic(orthanc.auth))
+
+    def via_nginx() -> Target:
+        hop = stack.start_nginx([orthanc.http_port])
+        return Target("nginx", hop.url, hop.pids, False, basic(orthanc.auth))
+
+    def server(workers: int, name: str) -> Callable[[], Target]:
+        def start() -> Target:
+            process, url = stack.start_server(workers, "info", name=name)
+            return Target(name, url, lambda: tree_pids(process.pid), True, bearer)
+
+        return start
+
+    def replicas() -> Target:
+        env = {"SMART_IMAGING_REDIS_URL": start_redis(stack)} if redis else {}
+        started = [stack.start_server(1, "info", name=f"replica{i}", env=env) for i in range(3)]
+        hop = stack.start_nginx([int(url.rsplit(":", 1)[1]) for _, url in started])
+        pids = lambda: [*hop.pids(), *(p for process, _ in started for p in tree_pids(process.pid))]  # noqa: E731
+        return Target("replicas3", hop.url, pids, True, bearer)
+
+    table = {
+        "orthanc": direct,
+        "nginx": via_nginx,
+        "one": server(1, "one"),
+        "workers2": server(2, "workers2"),
+        "replicas3": replicas,
+    }
+    unknown = set(names) - set(table)
+    if unknown:
+        raise SystemExit(f"unknown targets: {', '.join(sorted(unknown))} (known: {', '.join(table)})")
+    return {name: table[name] for name in names}
+
+
+def start_redis(stack: Stack) -> str:
+    """A redis-server child on a free loopback port (NOTES.md); its URL."""
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stack.callback(process.terminate)
+    for _ in range(100):
+        ping = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True)
+        if ping.stdout.strip() == "PONG":
+            return f"redis://127.0.0.1:{port}/0"
+        time.sleep(0.1)
+    raise RuntimeError("redis-server did not start")
+
+
+def run_target(target: Target, viewers: int, seconds: float) -> dict[str, Any]:
+    asyncio.run(drive(target, viewers, 2.0))  # warm-up: connections, caches, introspection
+    sampler = Sampler(target.pids)
+    sampler.start()
+    cpu_before = cpu_seconds(target.pids())
+    results, elapsed = asyncio.run(drive(target, viewers, seconds))
+    cpu = cpu_seconds(target.pids()) - cpu_before
+    sampler.stop.set()
+    sampler.join()
+    return {"results": results, "elapsed": elapsed, "cpu": cpu, "peak": sampler.peak, "names": sampler.names}
+
+
+def report(name: str, run: dict[str, Any], direct_rate: float | None) -> float:
+    results: Results = run["results"]
+    rate = len(results.latencies) / run["elapsed"]
+    values = sorted(results.latencies)
+    p99 = values[min(len(values) - 1, int(0.99 * len(values)))] if values else float("nan")
+    ratio = f"{rate / direct_rate:5.2f}" if direct_rate else " 1.00"
+    peak = ", ".join(
+        f"{run['names'].get(pid, '?')}:{rss / 2**20:.0f}" for pid, rss in sorted(run["peak"].items())
+    )
+    p50 = statistics.median(values) * 1000 if values else float("nan")
+    print(
+        f"  {name:10} {rate:8.0f} {p50:8.1f} {p99 * 1000:8.1f} {len(results.errors):7d} {ratio}  "
+        f"{run['cpu'] / run['elapsed'] * 100:5.0f}%  {peak}"
+    )
+    for error in results.errors[:5]:
+        print(f"      error: {error}")
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--viewers", type=int, default=50)
+    parser.add_argument("--targets", default="orthanc,nginx,one,workers2")
+    parser.add_argument("--redis", action="store_true", help="replicas3: hand the replicas a Redis URL")
+    args = parser.parse_args()
+    uvloop.install()
+    with Stack() as stack:
+        sample = bench_data()
+        stack.start_orthanc(list(sample.files.values()))
+        stack.start_ehr()
+        starters = build_targets(stack, args.targets.split(","), args.redis)
+        print(f"{args.viewers} viewers x {args.seconds:g} s per target, {os.cpu_count()} cores, loopback")
+        print(
+            f"  {'target':10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} ratio  CPU   peak RSS MiB per process"
+        )
+        direct_rate = None
+        for name, start in starters.items():
+            rate = report(name, run_target(start(), args.viewers, args.seconds), direct_rate)
+            direct_rate = direct_rate or (rate if name == "orthanc" else None)
+        print(f"introspections at the EHR: {stack.introspections()} (3 tokens)")
+
+
+if __name__ == "__main__":
+    main()
