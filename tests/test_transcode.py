@@ -18,6 +18,7 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 from pydicom.pixels.decoders.base import get_decoder
 
+from smart_imaging.dicom import frame_transcode as ft
 from smart_imaging.dicom import transcode as tc
 from smart_imaging.errors import BadRequest, NotAcceptable, UpstreamError
 
@@ -256,10 +257,10 @@ def test_can_transcode_matches_the_codecs() -> None:
 def test_compressed_frame_to_octet_stream(name: str) -> None:
     ds = read(Path(path(name)).read_bytes())
     count = int(ds.get("NumberOfFrames", 1))
-    pixels = tc.PixelDescription.from_dataset(ds)
+    pixels = ft.PixelDescription.from_dataset(ds)
     reference = ds.pixel_array if count > 1 else ds.pixel_array[np.newaxis]
     for index, codestream in enumerate(generate_frames(ds.PixelData, number_of_frames=count)):
-        frame = tc.transcode_frame(codestream, pixels, ds.file_meta.TransferSyntaxUID, EXPLICIT)
+        frame = ft.transcode_frame(codestream, pixels, ds.file_meta.TransferSyntaxUID, EXPLICIT)
         assert frame.media_type == "application/octet-stream" and frame.transfer_syntax == EXPLICIT
         assert frame.data == reference[index].tobytes()
 
@@ -270,48 +271,48 @@ def test_compressed_frame_to_octet_stream(name: str) -> None:
 )
 def test_native_frame_to_compressed_and_back(target: str, media_type: str) -> None:
     ds = read(Path(path("examples_rgb_color.dcm")).read_bytes())
-    pixels = tc.PixelDescription.from_dataset(ds)
+    pixels = ft.PixelDescription.from_dataset(ds)
     native = bytes(ds.PixelData)
-    frame = tc.transcode_frame(native, pixels, EXPLICIT, target)
+    frame = ft.transcode_frame(native, pixels, EXPLICIT, target)
     assert (frame.media_type, frame.transfer_syntax) == (media_type, target)
     assert frame.data != native
-    back = tc.transcode_frame(frame.data, pixels, target, EXPLICIT)
+    back = ft.transcode_frame(frame.data, pixels, target, EXPLICIT)
     assert back.data == native and back.photometric_interpretation == "RGB"
 
 
 def test_frame_as_stored_is_untouched() -> None:
     ds = read(Path(path("MR_small_RLE.dcm")).read_bytes())
     codestream = next(generate_frames(ds.PixelData, number_of_frames=1))
-    pixels = tc.PixelDescription.from_dataset(ds)
+    pixels = ft.PixelDescription.from_dataset(ds)
     for target in ("*", RLE):
-        frame = tc.transcode_frame(codestream, pixels, RLE, target)
+        frame = ft.transcode_frame(codestream, pixels, RLE, target)
         assert (frame.data, frame.media_type, frame.transfer_syntax) == (codestream, "image/dicom-rle", RLE)
 
 
 def test_ybr_jpeg_frame_decodes_to_rgb() -> None:
     ds = read(Path(path("examples_ybr_color.dcm")).read_bytes())
     codestream = list(generate_frames(ds.PixelData, number_of_frames=30))[7]
-    frame = tc.transcode_frame(codestream, tc.PixelDescription.from_dataset(ds), JPEG_BASELINE, EXPLICIT)
+    frame = ft.transcode_frame(codestream, ft.PixelDescription.from_dataset(ds), JPEG_BASELINE, EXPLICIT)
     assert frame.photometric_interpretation == "RGB"
     assert frame.data == ds.pixel_array[7].tobytes()
 
 
 def test_frame_transfer_syntax_table() -> None:
     """PS3.18 Table 8.7.3-5 defaults, aliases, and pairs that do not belong together."""
-    assert tc.frame_transfer_syntax("application/octet-stream") == EXPLICIT
-    assert tc.frame_transfer_syntax("image/jp2") == J2K_LOSSLESS
-    assert tc.frame_transfer_syntax("image/jls") == JLS
-    assert tc.frame_transfer_syntax("image/x-jls") == JLS
-    assert tc.frame_transfer_syntax("image/x-dicom-rle") == RLE
-    assert tc.frame_transfer_syntax("image/jpeg") == JPEG_BASELINE
-    assert tc.frame_transfer_syntax("image/jp2", J2K) == J2K
-    assert tc.frame_transfer_syntax("image/jp2", "*") == "*"
+    assert ft.frame_transfer_syntax("application/octet-stream") == EXPLICIT
+    assert ft.frame_transfer_syntax("image/jp2") == J2K_LOSSLESS
+    assert ft.frame_transfer_syntax("image/jls") == JLS
+    assert ft.frame_transfer_syntax("image/x-jls") == JLS
+    assert ft.frame_transfer_syntax("image/x-dicom-rle") == RLE
+    assert ft.frame_transfer_syntax("image/jpeg") == JPEG_BASELINE
+    assert ft.frame_transfer_syntax("image/jp2", J2K) == J2K
+    assert ft.frame_transfer_syntax("image/jp2", "*") == "*"
     with pytest.raises(NotAcceptable):
-        tc.frame_transfer_syntax("image/jp2", JLS)
+        ft.frame_transfer_syntax("image/jp2", JLS)
     with pytest.raises(NotAcceptable):
-        tc.frame_transfer_syntax("application/octet-stream", RLE)
+        ft.frame_transfer_syntax("application/octet-stream", RLE)
     with pytest.raises(NotAcceptable):
-        tc.frame_transfer_syntax("image/png")
+        ft.frame_transfer_syntax("image/png")
 
 
 # Memory: a large multi-frame instance is transcoded frame by frame.

@@ -14,6 +14,8 @@ No well-kept encoder exists here for JPEG Baseline/Extended/Lossless or HTJ2K, a
 compression is never made up: asking for those (unless stored so) is ``NotAcceptable`` (406), as
 is an image a codec cannot take (JPEG-LS above 16 bits, JPEG 2000 below 32 pixels a side...).
 
+One frame alone (``/frames``) is ``frame_transcode``'s, on the same rules (:func:`prepare`).
+
 Pixel data moves frame by frame: ``transcode_part10`` checks everything and encodes the first frame
 before it returns, then yields the file in chunks, one frame at a time, so memory holds the input
 and about one frame, not a second copy of a large multi-frame instance. The SOP Instance UID is
@@ -28,11 +30,12 @@ import itertools
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
@@ -45,9 +48,8 @@ from .media import (
     DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
     EXPLICIT_VR_BIG_ENDIAN,
     EXPLICIT_VR_LITTLE_ENDIAN,
-    FRAME_MEDIA_TYPES,
     IMPLICIT_VR_LITTLE_ENDIAN,
-    frame_media_type,
+    syntax_name,
 )
 
 ANY_TRANSFER_SYNTAX = "*"
@@ -60,7 +62,7 @@ JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
 _LOSSY_ONLY = frozenset({"1.2.840.10008.1.2.4.50", JPEG_EXTENDED})
 
 NATIVE_TARGETS = (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN)
-_NATIVE = frozenset({*NATIVE_TARGETS, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN})
+NATIVE_SYNTAXES = frozenset({*NATIVE_TARGETS, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN})
 # Target syntax -> (encoder syntax, encoder options): the lossless mode of each codec.
 _ENCODINGS: dict[str, tuple[str, dict[str, Any]]] = {
     RLE_LOSSLESS: (RLE_LOSSLESS, {}),
@@ -71,17 +73,6 @@ _ENCODINGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 # pydicom tries plugins in registration order; pylibjpeg-rle encodes RLE fastest.
 _PREFERRED_ENCODER = {RLE_LOSSLESS: "pylibjpeg"}
-# PS3.18 Table 8.7.3-5: the transfer syntax a frame media type means when none is named.
-DEFAULT_FRAME_SYNTAX = {
-    "application/octet-stream": EXPLICIT_VR_LITTLE_ENDIAN,
-    "image/jpeg": "1.2.840.10008.1.2.4.50",
-    "image/dicom-rle": RLE_LOSSLESS,
-    "image/jls": JPEG_LS_LOSSLESS,
-    "image/jp2": JPEG_2000_LOSSLESS,
-    "image/jpx": "1.2.840.10008.1.2.4.92",
-    "image/jphc": "1.2.840.10008.1.2.4.201",
-}
-_MEDIA_ALIASES = {"image/x-dicom-rle": "image/dicom-rle", "image/x-jls": "image/jls"}
 _SWAP_WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 _PIXEL_DATA = 0x7FE00010
 _ITEM, _SEQUENCE_END = b"\xfe\xff\x00\xe0", b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
@@ -89,7 +80,7 @@ _ITEM, _SEQUENCE_END = b"\xfe\xff\x00\xe0", b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 
 def can_decode(syntax: str) -> bool:
     """Whether pixel data stored in ``syntax`` can be read here (natively or by a codec plugin)."""
-    if syntax in _NATIVE:
+    if syntax in NATIVE_SYNTAXES:
         return True
     try:
         return bool(get_decoder(UID(syntax)).is_available)
@@ -119,17 +110,18 @@ def stored_transfer_syntax(ds: Dataset) -> str:
     return str(syntax)
 
 
-def transcode_part10(blob: bytes, target: str) -> Iterator[bytes]:
-    """The Part-10 file ``blob`` in ``target``, as chunks to stream; ``blob`` itself for ``*`` or
-    the stored syntax. Raises NotAcceptable (406) or UpstreamError (502, stored data unreadable)
-    before returning; a frame that fails to decode later raises UpstreamError mid-stream."""
+def transcode_part10(source: bytes | Path, target: str) -> Iterator[bytes]:
+    """The Part-10 file ``source`` (its bytes, or its path: then it is read once, into the dataset
+    only) in ``target``, as chunks to stream; the file itself for ``*`` or the stored syntax.
+    Raises NotAcceptable (406) or UpstreamError (502, stored data unreadable) before returning; a
+    frame that fails to decode later raises UpstreamError mid-stream."""
     try:
-        ds = pydicom.dcmread(io.BytesIO(blob))
+        ds = pydicom.dcmread(io.BytesIO(source) if isinstance(source, bytes) else source)
     except Exception as exc:  # pydicom raises many kinds on broken files
         raise UpstreamError("the stored instance is not readable DICOM") from exc
     if target in (ANY_TRANSFER_SYNTAX, stored_transfer_syntax(ds)):
-        return iter([blob])
-    frames, encapsulated = _prepare(ds, target)
+        return iter([source if isinstance(source, bytes) else source.read_bytes()])
+    frames, encapsulated = prepare(ds, target)
     head = Dataset({elem.tag: elem for elem in ds if elem.tag < _PIXEL_DATA})
     head.file_meta, head.preamble = ds.file_meta, getattr(ds, "preamble", None)
     after = Dataset({elem.tag: elem for elem in ds if elem.tag > _PIXEL_DATA})
@@ -147,7 +139,7 @@ def transcode(ds: Dataset, target: str) -> Dataset:
     ``ds``. Raises NotAcceptable (406) or UpstreamError (502)."""
     if target in (ANY_TRANSFER_SYNTAX, stored_transfer_syntax(ds)):
         return ds
-    frames, encapsulated = _prepare(ds, target)
+    frames, encapsulated = prepare(ds, target)
     if "PixelData" in ds:
         chunks = list(frames.chunks)
         ds.PixelData = encapsulate(chunks) if encapsulated else b"".join(chunks) + b"\0" * (frames.length % 2)
@@ -162,7 +154,7 @@ class _Frames:
     length: int = 0  # total bytes of native pixel data (0 when encapsulated)
 
 
-def _prepare(ds: Dataset, target: str) -> tuple[_Frames, bool]:
+def prepare(ds: Dataset, target: str) -> tuple[_Frames, bool]:
     """Check the pair, update ``ds``'s attributes for ``target`` and return its pixel data as an
     iterator of frames (the first already done, so that refusals happen here)."""
     source = stored_transfer_syntax(ds)
@@ -173,7 +165,9 @@ def _prepare(ds: Dataset, target: str) -> tuple[_Frames, bool]:
             raise NotAcceptable(f"float pixel data cannot be encoded as {_name(target)}")
         ds.file_meta.TransferSyntaxUID = UID(target)
         return _Frames(iter([])), encapsulated
-    native = _native_frames(ds, source, encapsulated) if source in _NATIVE else _decoded_frames(ds, source)
+    native = (
+        _native_frames(ds, source, encapsulated) if source in NATIVE_SYNTAXES else _decoded_frames(ds, source)
+    )
     ds.file_meta.TransferSyntaxUID = UID(target)
     if not encapsulated:
         return native, False
@@ -327,94 +321,6 @@ def _write_plain(ds: Dataset, target: str) -> bytes:
     return bytes(out.getvalue())
 
 
-@dataclass(frozen=True)
-class PixelDescription:
-    """The Image Pixel attributes (PS3.3 C.7.6.3) that one frame's bytes need to be understood."""
-
-    rows: int
-    columns: int
-    samples_per_pixel: int
-    bits_allocated: int
-    bits_stored: int
-    pixel_representation: int
-    photometric_interpretation: str
-    planar_configuration: int = 0
-
-    @classmethod
-    def from_dataset(cls, ds: Dataset) -> PixelDescription:
-        try:
-            return cls(
-                int(ds.Rows),
-                int(ds.Columns),
-                int(ds.get("SamplesPerPixel", 1)),
-                int(ds.BitsAllocated),
-                int(ds.get("BitsStored", ds.BitsAllocated)),
-                int(ds.get("PixelRepresentation", 0)),
-                str(ds.get("PhotometricInterpretation", "MONOCHROME2")),
-                int(ds.get("PlanarConfiguration", 0) or 0),
-            )
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise UpstreamError("the stored instance lacks Image Pixel attributes") from exc
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One frame for WADO-RS (PS3.18 8.7.3.5.2): its bytes, syntax and media type."""
-
-    data: bytes
-    transfer_syntax: str
-    media_type: str
-    photometric_interpretation: str  # may differ from the stored one (YBR JPEG decodes to RGB)
-
-
-def transcode_frame(frame: bytes, pixels: PixelDescription, source: str, target: str) -> Frame:
-    """One frame (native bytes or one compressed codestream) in ``target`` (``*``: as stored)."""
-    chosen = source if target == ANY_TRANSFER_SYNTAX else target
-    if chosen == source or (source in _NATIVE - {EXPLICIT_VR_BIG_ENDIAN} and chosen in NATIVE_TARGETS):
-        return Frame(frame, chosen, frame_media_type(chosen), pixels.photometric_interpretation)
-    ds = _frame_dataset(frame, pixels, source)
-    frames, _ = _prepare(ds, chosen)
-    data = b"".join(frames.chunks)
-    return Frame(data, chosen, frame_media_type(chosen), str(ds.PhotometricInterpretation))
-
-
-def frame_transfer_syntax(media_type: str, transfer_syntax: str | None = None) -> str:
-    """The transfer syntax a frame Accept range asks for (PS3.18 Table 8.7.3-5): the media type's
-    default when none is named, ``*`` kept; NotAcceptable for a syntax of another media type."""
-    media = _MEDIA_ALIASES.get(media_type.lower(), media_type.lower())
-    if media not in DEFAULT_FRAME_SYNTAX:
-        raise NotAcceptable(f"{media_type} is not a media type for frames")
-    if not transfer_syntax:
-        return DEFAULT_FRAME_SYNTAX[media]
-    if transfer_syntax == ANY_TRANSFER_SYNTAX:
-        return transfer_syntax
-    if media == "application/octet-stream":
-        belongs = transfer_syntax in NATIVE_TARGETS
-    else:
-        belongs = FRAME_MEDIA_TYPES.get(transfer_syntax) == media
-    if not belongs:
-        raise NotAcceptable(f"transfer syntax {transfer_syntax} does not go with {media}")
-    return transfer_syntax
-
-
-def _frame_dataset(frame: bytes, pixels: PixelDescription, source: str) -> Dataset:
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = UID(source)
-    ds.Rows, ds.Columns, ds.NumberOfFrames = pixels.rows, pixels.columns, 1
-    ds.SamplesPerPixel = pixels.samples_per_pixel
-    ds.BitsAllocated, ds.BitsStored = pixels.bits_allocated, pixels.bits_stored
-    ds.HighBit, ds.PixelRepresentation = pixels.bits_stored - 1, pixels.pixel_representation
-    ds.PhotometricInterpretation = pixels.photometric_interpretation
-    if pixels.samples_per_pixel > 1:
-        ds.PlanarConfiguration = pixels.planar_configuration
-    compressed = UID(source).is_compressed
-    ds.PixelData = encapsulate([frame]) if compressed else frame
-    ds["PixelData"].VR = "OB" if compressed or pixels.bits_allocated <= 8 else "OW"
-    ds["PixelData"].is_undefined_length = compressed
-    return ds
-
-
 def _require(source: str, target: str) -> None:
     if not target or target.strip(".0123456789"):
         raise BadRequest("transfer-syntax must be a UID or *")
@@ -450,5 +356,4 @@ def _swap(data: bytes, width: int) -> bytes:
 
 
 def _name(syntax: str) -> str:
-    name = UID(syntax).name
-    return f"{name} ({syntax})" if name != syntax else syntax
+    return syntax_name(syntax)

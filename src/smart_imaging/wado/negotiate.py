@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from itertools import groupby
 
 from ..dicom import transcode
+from ..dicom.frame_transcode import frame_transfer_syntax
 from ..dicom.media import (
     EXPLICIT_VR_LITTLE_ENDIAN,
     IMPLICIT_VR_LITTLE_ENDIAN,
@@ -186,7 +187,7 @@ def _frame_range(r: MediaRange, stored: str, kept: FrameTarget, feasible: Feasib
     if media is None:
         return None
     try:
-        syntax = transcode.frame_transfer_syntax(media, r.transfer_syntax)
+        syntax = frame_transfer_syntax(media, r.transfer_syntax)
     except NotAcceptable:
         return None
     if syntax in (ANY, stored):
