@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from smart_imaging.access.policy import Requester
-from smart_imaging.access.policy_config import DecisionPoint
+from smart_imaging.config.policy import DecisionPoint
 from smart_imaging.errors import Unavailable
 from smart_imaging.policy_client import PolicyDecisionClient
 

@@ -36,8 +36,8 @@ import httpx
 
 from .access.pdp import Answer, DecisionError, decision_request, parse_decision, request_key
 from .access.policy import Requester, StudyDecision
-from .access.policy_config import BasicAuth, BearerAuth, DecisionPoint
 from .cache import TtlCache
+from .config.policy import BasicAuth, BearerAuth, DecisionPoint
 from .dicom.json_model import DicomJson
 from .errors import Unavailable
 

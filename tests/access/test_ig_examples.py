@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 
 from smart_imaging.access.policy import Requester, decide_patient, decide_study
-from smart_imaging.access.policy_config import parse_policy
+from smart_imaging.config.policy import parse_policy
 
 from .dicom_json import series, study
 

@@ -17,7 +17,7 @@ from smart_imaging.access.policy import (
     query_fields,
     refused,
 )
-from smart_imaging.access.policy_config import parse_policy
+from smart_imaging.config.policy import parse_policy
 from smart_imaging.dicom import tags
 
 from .dicom_json import PRIVATE_CONF, series, study

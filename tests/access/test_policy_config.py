@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from smart_imaging.access.policy_config import compiled, parse_policy, parse_tag, regex_problem
+from smart_imaging.config.policy import compiled, parse_policy, parse_tag, regex_problem
 
 FULL = {
     "// note": "comments are dropped",

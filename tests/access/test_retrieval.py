@@ -17,7 +17,6 @@ import pytest
 
 from smart_imaging.access.decisions import Refused, Why
 from smart_imaging.access.policy import Outcome, Requester, StudyDecision, decide_study
-from smart_imaging.access.policy_config import parse_policy
 from smart_imaging.access.retrieval import (
     RetrievalRequest,
     RetrievalScope,
@@ -28,6 +27,7 @@ from smart_imaging.access.retrieval import (
 from smart_imaging.access.rules import TenantRules
 from smart_imaging.auth.base import AccessGrant
 from smart_imaging.binding import Binding
+from smart_imaging.config.policy import parse_policy
 from smart_imaging.dicom import tags
 from smart_imaging.errors import Forbidden, NotFound
 from smart_imaging.routes.study_guard import StudyGuard

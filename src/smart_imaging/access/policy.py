@@ -49,9 +49,9 @@ from datetime import UTC, date, datetime
 from fnmatch import fnmatchcase
 from typing import Literal
 
+from ..config.policy import Effect, Policy, Rule, StudyAge, TextPattern, When, all_rules, compiled
 from ..dicom import json_model as dj
 from ..dicom import tags
-from .policy_config import Effect, Policy, Rule, StudyAge, TextPattern, When, all_rules, compiled
 
 Outcome = Literal["allow", "partial", "deny"]
 Tri = bool | None  # None: cannot be decided (an attribute is missing)

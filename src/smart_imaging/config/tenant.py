@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ..access.policy_config import Policy
 from .model import ConfigModel as _Model
 from .model import require_http_url as _require_http_url
 from .oauth import (
@@ -34,6 +33,7 @@ from .oauth import (
 from .oauth import (
     check_redirect_uri as check_redirect_uri,
 )
+from .policy import Policy
 
 # The reference server's default; when no expression yields a value, the first identifier is used.
 DEFAULT_MRN_EXPRESSIONS = ["identifier.where(type.coding.code='MR').value"]
@@ -254,7 +254,7 @@ class TenantConfig(_Model):
     authorization: Authorization
     images: Images
     bindingTtl: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
-    policy: Policy | None = None  # study-level access policy (access.policy_config), additive
+    policy: Policy | None = None  # study-level access policy (config.policy), additive
 
     @model_validator(mode="after")
     def _lookup(self) -> TenantConfig:
