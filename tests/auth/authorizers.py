@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from smart_imaging.auth import build_authorizer
 from smart_imaging.config.tenant import SmartAuthorization
+from smart_imaging.tenants.authorizers import build_authorizer
 
 
 def build(config: dict[str, Any], http: httpx.AsyncClient) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 import grimp
 import pytest
 
-from smart_imaging.auth import ComposedAuthorizer, build_authorizer
+from smart_imaging.auth import ComposedAuthorizer
 from smart_imaging.auth.authorizer import DecisionRules
 from smart_imaging.auth.base import AccessGrant, AuthRequest
 from smart_imaging.auth.decision_cache import DecisionCache, Outcome, Refusal
@@ -26,6 +26,7 @@ from smart_imaging.auth.quirks import (
 )
 from smart_imaging.config.tenant import MockAuthorization
 from smart_imaging.errors import Forbidden, InsufficientScope, Unauthorized, UpstreamError
+from smart_imaging.tenants.authorizers import build_authorizer
 
 NOW = 1_700_000_000.0
 GOOD = {"active": True, "exp": NOW + 60, "scope": "patient/ImagingStudy.rs", "patient": "p1"}

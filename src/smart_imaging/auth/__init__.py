@@ -3,13 +3,12 @@
 One ``ComposedAuthorizer`` (``authorizer``) made of small parts (``parts``): a token verifier
 (``mock`` | ``introspection`` | ``jwt_tokens``), a patient resolver (``mock`` | ``patients``),
 vendor ``quirks`` and, for EHRs whose tokens name no patient, a request binder (``pins``).
-``build`` composes them from a tenant config.
+``smart_imaging.tenants.authorizers`` composes them from a tenant config.
 """
 
 from __future__ import annotations
 
 from .authorizer import ComposedAuthorizer
 from .base import AccessGrant, Authorizer, AuthRequest
-from .build import build_authorizer
 
-__all__ = ["AccessGrant", "AuthRequest", "Authorizer", "ComposedAuthorizer", "build_authorizer"]
+__all__ = ["AccessGrant", "AuthRequest", "Authorizer", "ComposedAuthorizer"]

@@ -1,5 +1,5 @@
 """A tenant's own authorization server, composed: clients, the EHR, the state store, the browser
-flow and the token service. Built with the tenant's authorizer (``auth.build``), which checks its
+flow and the token service. Built with the tenant's authorizer (``tenants.authorizers``), which checks its
 tokens through ``lookup``; served by ``routes.oauth``; described in the imaging FHIR base's
 smart-configuration (``fhir.capability.own_authorization_server``)."""
 

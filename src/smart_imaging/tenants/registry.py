@@ -16,11 +16,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..auth import Authorizer, build_authorizer
+from ..auth import Authorizer
 from ..config.loader import check_depth, contains_env, decode_dynamic, load_file, parse_config
 from ..config.tenant import DimseImages, FolderImages, TenantConfig
 from ..errors import BadRequest, ConfigError, NotFound
 from ..sources import ImageSource, build_source
+from .authorizers import build_authorizer
 
 log = logging.getLogger("smart_imaging.tenants")
 TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

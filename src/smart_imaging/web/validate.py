@@ -13,10 +13,10 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ..auth import build_authorizer
 from ..config.loader import encode_dynamic, parse_config
 from ..config.tenant import TenantConfig
 from ..errors import ConfigError, SmartImagingError
+from ..tenants.authorizers import build_authorizer
 
 MAX_BODY = 32_768
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from smart_imaging.auth import AuthRequest, build_authorizer
+from smart_imaging.auth import AuthRequest
 from smart_imaging.config.tenant import SmartAuthorization
 from smart_imaging.errors import Forbidden, Unauthorized
+from smart_imaging.tenants.authorizers import build_authorizer
 
 from .conftest import Sandbox
 

@@ -1,5 +1,8 @@
 """Building a tenant's authorizer from its ``authorization`` section: the composition root.
 
+It lives with the registry, above ``auth`` and ``oauth`` (whose authorization server is built
+from auth's parts), so neither package imports the other's builder.
+
 ``authorization.type`` picks the parts: the token verifier (mock | RFC 7662 introspection |
 local JWT | our own tokens), the patient resolver (configured | EHR Patient read | stored with the
 token), the vendor ``Quirks`` and, for EHRs whose tokens name no patient, the request binder
@@ -15,20 +18,21 @@ from pathlib import Path
 
 import httpx
 
+from ..auth.authorizer import ComposedAuthorizer, DecisionRules
+from ..auth.backend import DEFAULT_SCOPE, BackendTokens, signing_key
+from ..auth.claims import normalize_audience
+from ..auth.discovery import Discovery, SmartEndpoints
+from ..auth.introspection import IntrospectionVerifier, client_authenticator
+from ..auth.jwt_tokens import JwksCache, JwtVerifier
+from ..auth.local_tokens import LocalTokenVerifier, StoredPatients
+from ..auth.mock import ConfiguredPatient, MockVerifier
+from ..auth.parts import TokenVerifier
+from ..auth.patients import EhrPatients
+from ..auth.pins import PatientPins, gate
+from ..auth.quirks import BY_TYPE, MOCK, Quirks
 from ..config.tenant import MockAuthorization, SmartAuthorization
 from ..errors import ConfigError
-from .authorizer import ComposedAuthorizer, DecisionRules
-from .backend import DEFAULT_SCOPE, BackendTokens, signing_key
-from .claims import normalize_audience
-from .discovery import Discovery, SmartEndpoints
-from .introspection import IntrospectionVerifier, client_authenticator
-from .jwt_tokens import JwksCache, JwtVerifier
-from .local_tokens import LocalTokenVerifier, StoredPatients
-from .mock import ConfiguredPatient, MockVerifier
-from .parts import TokenVerifier
-from .patients import EhrPatients
-from .pins import PatientPins, gate
-from .quirks import BY_TYPE, MOCK, Quirks
+from ..oauth.server import AuthorizationServer
 
 
 def build_authorizer(
@@ -92,8 +96,6 @@ def build_independent_authorizer(
     """``smart-on-fhir-independent``: the tenant is its own authorization server (dual launch,
     ``smart_imaging.oauth``); its tokens are checked in its store on every request (no decision
     cache, so revocation is immediate), and the Patient comes stored with the token."""
-    from ..oauth.server import AuthorizationServer  # oauth builds on auth's parts: not at import time
-
     discovery = _discovery(config, http, url_allowed)
     server = AuthorizationServer(config, discovery, http, url_allowed=url_allowed, state_dir=state_dir)
     return ComposedAuthorizer(
