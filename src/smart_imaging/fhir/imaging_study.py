@@ -12,7 +12,7 @@ from typing import Any
 from ..dicom import json_model as dj
 from ..dicom import tags
 from ..dicom.datetime import fhir_datetime
-from ..sources.base import SeriesRecord, StudyRecord
+from ..dicom.records import SeriesRecord, StudyRecord
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 CONNECTION_TYPE = "http://terminology.hl7.org/CodeSystem/endpoint-connection-type"

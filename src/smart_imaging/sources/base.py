@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 from ..dicom import json_model as dj
 from ..dicom import tags
+from ..dicom.records import SeriesRecord as SeriesRecord
+from ..dicom.records import StudyRecord as StudyRecord
 from ..wado.request import Resource as Resource
 from ..wado.request import WadoRequest as WadoRequest
 
@@ -49,19 +51,6 @@ class StudyQuery:
         if self.mrn is not None and dj.text(study, tags.PatientID) != self.mrn.strip("\x00 "):
             return False
         return not self.study_uids or uid in self.study_uids
-
-
-@dataclass
-class SeriesRecord:
-    series: DicomJson
-    instances: list[DicomJson] | None = None  # None: not known cheaply
-
-
-@dataclass
-class StudyRecord:
-    study: DicomJson
-    series: list[SeriesRecord] = field(default_factory=list)
-    last_updated: str | None = None  # FHIR instant, when the source knows it
 
 
 @dataclass
