@@ -62,14 +62,14 @@ def with_patient_id(identifier: Dataset) -> Dataset:
     return ds
 
 
-def of_study(answers: list[Dataset], study_uid: str, patient_id: str | None, level: str) -> list[Dataset]:
+def of_study(answers: list[Dataset], study_uid: str, mrn: str | None, level: str) -> list[Dataset]:
     """The answers that belong to the study: none naming another Study Instance UID or
     (when the archive returned one) another PatientID. Dropped ones are logged."""
     kept = [
         a
         for a in answers
         if _value(a, "StudyInstanceUID") in ("", study_uid)
-        and (patient_id is None or _value(a, "PatientID") in ("", patient_id))
+        and (mrn is None or _value(a, "PatientID") in ("", mrn))
     ]
     if len(kept) < len(answers):
         log.warning(
