@@ -103,17 +103,13 @@ def test_study_shape_follows_the_profile(server: str) -> None:
 def test_include_puts_endpoints_in_the_bundle(server: str) -> None:
     bundle = search(server, "a", patient="pat-a", _include="ImagingStudy:endpoint").json()
     Bundle.model_validate(bundle)
-    endpoints = {
-        e["fullUrl"].rsplit("/", 2)[-1]: e
-        for e in bundle["entry"]
-        if e["resource"]["resourceType"] == "Endpoint"
-    }
+    endpoints = {e["fullUrl"]: e for e in bundle["entry"] if e["resource"]["resourceType"] == "Endpoint"}
     assert len(endpoints) == bundle["total"]
     for study in studies(bundle):
         assert "contained" not in study
         ref = study["endpoint"][0]["reference"]
-        assert ref.startswith("Endpoint/")
-        assert endpoints[ref.split("/")[1]]["search"]["mode"] == "include"
+        assert ref.startswith("urn:uuid:")  # IG F4: response-local entries, same value as fullUrl
+        assert endpoints[ref]["search"]["mode"] == "include"
 
 
 def test_other_patient_or_no_patient_is_403_never_an_empty_bundle(server: str) -> None:

@@ -13,7 +13,7 @@ import pydicom
 import pytest
 from dicomweb_client.api import DICOMwebClient
 
-from smart_imaging.binding import Binding, key_from_secret, seal
+from smart_imaging.binding import Binding, key_from_secret, seal, token_digest
 from smart_imaging.dicom import multipart
 
 from .conftest import TEST_KEY, dicomweb_tenant, mock_patient
@@ -331,7 +331,10 @@ def test_binding_for_another_patient_is_refused(server: str) -> None:
     assert "patient" in response.json()["message"]
     unbound = seal(Binding("a", study, None, int(time.time()) + 600), key)
     assert httpx.get(f"{prefix}/{unbound}/studies/{study}/metadata").status_code == 403
-    genuine = seal(Binding("a", study, "pat-a", int(time.time()) + 600), key)
+    # issue 11: a binding is also bound to the access token that searched (here: none, a mock tenant)
+    tokenless = seal(Binding("a", study, "pat-a", int(time.time()) + 600), key)
+    assert httpx.get(f"{prefix}/{tokenless}/studies/{study}/metadata").status_code == 403
+    genuine = seal(Binding("a", study, "pat-a", int(time.time()) + 600, None, token_digest(None, key)), key)
     assert httpx.get(f"{prefix}/{genuine}/studies/{study}/metadata").status_code == 200
 
 

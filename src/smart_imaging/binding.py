@@ -2,15 +2,22 @@
 
 A binding is a compact JWE (RFC 7516, ``dir`` + ``A256GCM``) sealing the tenant, the study
 UID, the FHIR Patient id the grant was bound to (``patient_id``), the MRN (DICOM PatientID) the
-study was found by (``mrn``), and an expiry. Encryption hides the study and patient from anyone
-holding the URL; the GCM tag makes any change detectable. The IG asks that such capability URLs
-be unguessable, bound to the token's patient and short-lived; each WADO request still needs a
-valid access token for the same patient (``access.retrieval`` decides). Pure: no I/O.
+study was found by (``mrn``), the digest of the access token that searched (``token_digest``) and
+an expiry. Encryption hides the study and patient from anyone holding the URL; the GCM tag makes
+any change detectable. The IG ("Retrieving images") asks that such capability URLs be unguessable,
+bound to the SMART token that authorized the search and short-lived; each WADO request still needs
+that same valid token (``access.retrieval`` decides). Pure: no I/O.
+
+The token digest (:func:`token_digest`) is an HMAC-SHA256 of the token under a key derived from
+the binding key for this one purpose: inside the JWE it is encrypted as well, and even a leaked
+digest is useless elsewhere (it is not the token's plain hash, which some systems log or index).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -33,6 +40,7 @@ class Binding:
     patient_id: str | None  # the grant's FHIR Patient id; None: issued with disableAuthzChecks
     expires_at: int
     mrn: str | None = None  # the DICOM PatientID (0010,0020) the study was found by
+    token_digest: str | None = None  # token_digest() of the access token that searched; None: unbound
 
 
 def key_from_secret(secret: str | None) -> tuple[OctKey, bool]:
@@ -44,6 +52,19 @@ def key_from_secret(secret: str | None) -> tuple[OctKey, bool]:
     return OctKey.import_key(secrets.token_bytes(32)), True
 
 
+def token_digest(token: str | None, key: OctKey) -> str:
+    """The binding's identity of an access token: HMAC-SHA256 under a key derived from the binding
+    key (128 bits, base64url). No token (tenants that need none) has a digest of its own."""
+    mac_key = hmac.new(key.raw_value, b"smart-imaging/binding/token-digest/v1", hashlib.sha256).digest()
+    digest = hmac.new(mac_key, (token or "").encode("utf-8", "replace"), hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def same_token(binding: Binding, digest: str) -> bool:
+    """Whether the binding was issued to the token whose digest is ``digest`` (constant time)."""
+    return binding.token_digest is not None and hmac.compare_digest(binding.token_digest, digest)
+
+
 def seal(binding: Binding, key: OctKey) -> str:
     claims = {
         "t": binding.tenant,
@@ -51,6 +72,7 @@ def seal(binding: Binding, key: OctKey) -> str:
         "p": binding.patient_id,
         "m": binding.mrn,
         "x": binding.expires_at,
+        "k": binding.token_digest,
         "n": secrets.token_urlsafe(6),
     }
     payload = json.dumps(claims, separators=(",", ":")).encode()
@@ -70,6 +92,7 @@ def open_binding(token: str, key: OctKey, now: float | None = None) -> Binding:
             patient_id=None if claims["p"] is None else str(claims["p"]),
             expires_at=int(claims["x"]),
             mrn=None if claims.get("m") is None else str(claims["m"]),
+            token_digest=None if claims.get("k") is None else str(claims["k"]),
         )
     except (JoseError, ValueError, KeyError, TypeError):
         raise Forbidden("invalid study binding") from None

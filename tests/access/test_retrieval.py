@@ -35,6 +35,7 @@ from smart_imaging.sources import StudyQuery, StudyRecord
 
 NOW = 1_800_000_000.0
 STUDY, OTHER_STUDY = "1.2.3", "1.2.4"
+TOKEN_A, TOKEN_B = "digest-of-token-a", "digest-of-token-b"  # binding.token_digest() values
 
 MOCK = TenantRules(authorizer="mock")
 MOCK_ALL = TenantRules(lookup="all-studies-on-server", authorizer="mock")
@@ -56,13 +57,14 @@ def binding(
     tenant: str = "t",
     study: str = STUDY,
     ttl: float = 60,
+    token: str | None = TOKEN_A,
 ) -> Binding:
-    return Binding(tenant, study, patient, int(NOW + ttl), mrn)
+    return Binding(tenant, study, patient, int(NOW + ttl), mrn, token)
 
 
 G, OPEN = grant(), grant(None, off=True)
-ASKED = RetrievalRequest("t", STUDY)
-SERIES = RetrievalRequest("t", STUDY, "1.2.3.9")
+ASKED = RetrievalRequest("t", STUDY, token_digest=TOKEN_A)
+SERIES = RetrievalRequest("t", STUDY, "1.2.3.9", token_digest=TOKEN_A)
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,16 @@ ROWS = [
     Row("expired long ago", G, binding(ttl=-3600), MOCK, Why.EXPIRED),
     Row("other tenant", G, binding(tenant="u"), REAL, Why.OTHER_TENANT),
     Row("other study", G, binding(study=OTHER_STUDY), REAL, Why.OTHER_STUDY),
-    Row("another study appended", G, binding(), REAL, Why.OTHER_STUDY, RetrievalRequest("t", OTHER_STUDY)),
+    Row("another study appended", G, binding(), REAL, Why.OTHER_STUDY,
+        RetrievalRequest("t", OTHER_STUDY, token_digest=TOKEN_A)),
+    # token-bound capabilities (IG "Retrieving images"): only the token that searched opens it
+    Row("another token of the same patient", G, binding(), REAL, Why.OTHER_TOKEN,
+        RetrievalRequest("t", STUDY, token_digest=TOKEN_B)),
+    Row("another token, mock", G, binding(), MOCK, Why.OTHER_TOKEN, RetrievalRequest("t", STUDY, token_digest=TOKEN_B)),
+    Row("binding bound to no token", G, binding(token=None), REAL, Why.OTHER_TOKEN),
+    Row("request names no token digest", G, binding(), REAL, Why.OTHER_TOKEN, RetrievalRequest("t", STUDY)),
+    Row("off: any token", OPEN, binding(None, None, token=None), DEBUG, (None, None),
+        RetrievalRequest("t", STUDY, token_digest=TOKEN_B)),
     Row("no patient in the token", grant(None), binding(), REAL, Why.NO_PATIENT_CONTEXT),
     Row("other patient's token", grant("p2"), binding(), REAL, Why.OTHER_PATIENT),
     Row("other patient's token, mock", grant("p2"), binding(), MOCK, Why.OTHER_PATIENT),
@@ -216,7 +227,9 @@ def test_a_study_policy_plugs_into_check_study(
     scope: RetrievalScope, policy: StudyPolicy, allowed: bool
 ) -> None:
     decision = check_study(scope, [study()], policy)
-    assert (decision is scope) if allowed else (isinstance(decision, Refused) and decision.why is Why.POLICY)
+    # a whole-study request of a partly allowed study is refused as PARTIAL_STUDY (403 partial_study)
+    refusal = Why.PARTIAL_STUDY if scope is BOUND and policy is PARTIAL else Why.POLICY
+    assert (decision is scope) if allowed else (isinstance(decision, Refused) and decision.why is refusal)
 
 
 def test_the_tenant_policy_of_issue_11_fits_the_hook() -> None:

@@ -148,11 +148,13 @@ async def test_include_endpoint_lists_endpoints_as_included_entries(world: World
     for entry in matches:
         assert "contained" not in entry["resource"]
         (reference,) = entry["resource"]["endpoint"]
-        kind, _, endpoint_id = reference["reference"].partition("/")
-        assert kind == "Endpoint"
+        # IG "Finding studies" (F4): response-local Endpoints, fullUrl urn:uuid, the same value referenced
+        kind, _, endpoint_id = reference["reference"].rpartition(":")
+        assert kind == "urn:uuid"
         endpoint = by_id[endpoint_id]
-        assert endpoint["fullUrl"] == f"{BASE}/a/fhir/Endpoint/{endpoint_id}"
+        assert endpoint["fullUrl"] == reference["reference"]
         assert endpoint["resource"]["address"].startswith(f"{BASE}/a/wado/")
+        assert entry["fullUrl"] == f"{BASE}/a/fhir/ImagingStudy/{entry['resource']['id']}"
 
 
 async def test_unknown_parameters_are_400_only_under_strict_handling(world: World) -> None:

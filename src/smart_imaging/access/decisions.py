@@ -31,10 +31,22 @@ class Why(Enum):
     STUDY_NOT_FOUND = "study-not-found"  # the archive does not know the study (404)
     MIXED_PATIENTS = "mixed-patients"  # the archive files another patient's data under the study
     POLICY = "policy"  # the tenant's study-level policy refuses (issue 11)
+    PARTIAL_STUDY = "partial-study"  # a study-level request of a study allowed only in part
+    OTHER_TOKEN = "other-token"  # the binding was issued to another access token
+    OUTSIDE_CLIENT_ACCESS = "outside-client-access"  # Backend Services: not the client's patient
+    BACKEND_PATIENT_NEEDED = "backend-patient-needed"  # Backend Services: one patient must be named
 
 
 _STATUS = {Why.MRN_NEEDED: 400, Why.STUDY_NOT_FOUND: 404}
 _ERRORS: dict[int, type[SmartImagingError]] = {400: BadRequest, 403: Forbidden, 404: NotFound}
+
+
+class PartialStudy(Forbidden):
+    """403 for a whole-study (or study-level metadata, rendered, QIDO) request of a study the
+    policy allows only in part (IG: never a successful partial study). ``"error":
+    "partial_study"`` tells a client to retrieve the series its ImagingStudy lists one by one."""
+
+    error = "partial_study"
 
 
 @dataclass(frozen=True)
@@ -51,4 +63,6 @@ class Refused:
 
     def error(self) -> SmartImagingError:
         """The exception a route raises to render this refusal."""
+        if self.why is Why.PARTIAL_STUDY:
+            return PartialStudy(self.message)
         return _ERRORS[self.status](self.message)

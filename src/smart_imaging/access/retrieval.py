@@ -10,12 +10,15 @@ returned; both are checked on every request::
     # Refused: 403 with the reason
 
 A binding opens only for the tenant and study it was issued for, before it expires, and (checks
-on) for a token of the patient it was bound to. Its MRN, the PatientID the study was found by,
+on) for the very access token it was issued to (its ``token_digest``: the IG's token-bound
+capability) and that token's patient. Its MRN, the PatientID the study was found by,
 is what the study's data is checked against; behind a real authorizer with checks on a binding
 without one is refused, since nothing would keep another patient's study out.
 
-Issue 11's study-level policy plugs in at :func:`check_study` (``policy``): it sees the study's
-attributes, as the archive answers them, and may refuse the study or a whole-study request.
+The study-level policy's decision (``access.policy``, made by ``services.study_policy`` from the
+study's attributes and series as the archive answers them) is applied by :func:`check_policy`:
+a refused study or series is 403, and so is a study-level request of a study allowed only in
+part (``PARTIAL_STUDY``: the IG's "never a successful partial study").
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..auth.base import AccessGrant
-from ..binding import Binding
+from ..binding import Binding, same_token
 from ..dicom import json_model as dj
 from ..dicom import tags
 from .decisions import Refused, Why
@@ -47,6 +50,7 @@ class RetrievalRequest:
     tenant: str
     study_uid: str | None
     series_uid: str | None = None
+    token_digest: str | None = None  # binding.token_digest() of the presented token
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ def decide_retrieval(
     """The scope of one WADO-RS request, or why not (see the module doc)."""
     refused = gate(rules) or _binding_fits(binding, request, now)
     if refused is None and not rules.checks_off(grant):
-        refused = _patient_fits(grant, binding, rules)
+        refused = _patient_fits(grant, binding, request, rules)
     if refused is not None:
         return refused
     return RetrievalScope(
@@ -90,7 +94,9 @@ def _binding_fits(binding: Binding, request: RetrievalRequest, now: float) -> Re
     return None
 
 
-def _patient_fits(grant: AccessGrant, binding: Binding, rules: TenantRules) -> Refused | None:
+def _patient_fits(
+    grant: AccessGrant, binding: Binding, request: RetrievalRequest, rules: TenantRules
+) -> Refused | None:
     if not grant.patient_id:
         return NO_PATIENT_CONTEXT
     if binding.patient_id is None:
@@ -100,6 +106,12 @@ def _patient_fits(grant: AccessGrant, binding: Binding, rules: TenantRules) -> R
     if binding.mrn is None and rules.authorizer == "real":
         return Refused(
             Why.BINDING_WITHOUT_MRN, "this WADO-RS address names no MRN to check the study against"
+        )
+    if request.token_digest is None or not same_token(binding, request.token_digest):
+        return Refused(
+            Why.OTHER_TOKEN,
+            "this WADO-RS address was issued to another access token; search ImagingStudy again "
+            "with this token for a fresh Endpoint",
         )
     return None
 
@@ -119,15 +131,19 @@ def check_study(
     if scope.mrn is not None and any(dj.text(s, tags.PatientID) != scope.mrn for s in studies):
         return Refused(Why.MIXED_PATIENTS, "the archive files data of another patient under this study")
     if policy is not None:
-        return _policy(scope, policy(studies[0], ()))
+        return check_policy(scope, policy(studies[0], ()))
     return scope
 
 
-def _policy(scope: RetrievalScope, decision: StudyDecision) -> RetrievalScope | Refused:
+def check_policy(scope: RetrievalScope, decision: StudyDecision) -> RetrievalScope | Refused:
+    """The policy's decision on the study, applied to this request (see the module doc)."""
     if not decision.allowed:
         return Refused(Why.POLICY, "access to this study is restricted")
     if scope.series_uid is None and not decision.complete:
-        return Refused(Why.POLICY, "only some series of this study may be retrieved: ask for them one by one")
+        return Refused(
+            Why.PARTIAL_STUDY,
+            "only some series of this study may be retrieved: ask for the series its ImagingStudy lists",
+        )
     if scope.series_uid is not None and not decision.series_allowed(scope.series_uid):
         return Refused(Why.POLICY, "access to this series is restricted")
     return scope

@@ -211,11 +211,11 @@ def search_event(
     recorded: datetime,
     reason: str | None = None,
     studies: Sequence[str] = (),
+    interaction: Literal["search-type", "read"] = "search-type",
 ) -> dict[str, Any]:
-    """An ImagingStudy search: ``query`` is the path and query string; ``studies`` the returned UIDs."""
-    event = _event(
-        actor, source, interaction="search-type", outcome=outcome, reason=reason, recorded=recorded
-    )
+    """An ImagingStudy search (or ``read``: ``GET ImagingStudy/{id}``): ``query`` is the path and
+    query string; ``studies`` the returned UIDs."""
+    event = _event(actor, source, interaction=interaction, outcome=outcome, reason=reason, recorded=recorded)
     recorded_query = scrub_query(query)
     entities = _patient(patient) + [_study(uid) for uid in studies[:MAX_STUDIES]]
     query_entity: dict[str, Any] = {

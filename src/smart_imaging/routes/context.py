@@ -1,11 +1,13 @@
-"""What every route needs: the tenant of the URL, its public base, the bearer token, the
-tenant's access rules, and rendering of access decisions."""
+"""What every route needs: the tenant of the URL, its public base, who is asking (the bearer
+token's grant, its digest for token-bound capabilities, the audit actor), the tenant's access
+rules and services, and rendering of access decisions."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import httpx
 from joserfc.jwk import OctKey
 from starlette.requests import Request
 
@@ -14,7 +16,11 @@ from ..access.rules import TenantRules
 from ..auth import AccessGrant, AuthRequest
 from ..auth.bearer import bearer_token
 from ..auth.quirks import BY_TYPE
+from ..binding import token_digest
 from ..config.tenant import SmartAuthorization
+from ..fhir.audit_event import Actor
+from ..services.audit_trail import AuditTrail, parse_sinks
+from ..services.registry import ServiceRegistry, TenantServices
 from ..settings import Settings
 from ..tenants.registry import Tenant, TenantRegistry
 from .study_guard import StudyGuard
@@ -28,6 +34,41 @@ class AppState:
     registry: TenantRegistry
     key: OctKey
     study_guard: StudyGuard = field(default_factory=StudyGuard)
+    http: httpx.AsyncClient | None = None  # the app's outbound client (decision points, archive APIs)
+    audit: AuditTrail | None = None  # default: from settings.audit
+    services: ServiceRegistry | None = None
+
+    def __post_init__(self) -> None:
+        if self.audit is None:
+            self.audit = AuditTrail(parse_sinks(self.settings.audit), self.key)
+        if self.services is None:
+            self.services = ServiceRegistry(self.http)
+
+    @property
+    def trail(self) -> AuditTrail:
+        assert self.audit is not None
+        return self.audit
+
+    def of(self, tenant: Tenant) -> TenantServices:
+        """The tenant's services (study policy, last-update times), built on first use."""
+        assert self.services is not None
+        return self.services.of(tenant.key, tenant.config)
+
+    async def aclose(self) -> None:
+        """At shutdown: open audit windows emitted, decision points closed."""
+        if self.services is not None:
+            await self.services.aclose()
+        await self.trail.aclose()
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks: the grant of the request's token, that token's digest (what bindings are bound
+    to, ``binding.token_digest``) and its audit identity (never the token itself)."""
+
+    grant: AccessGrant
+    token_digest: str
+    actor: Actor
 
 
 def app_state(request: Request) -> AppState:
@@ -52,11 +93,26 @@ def tenant_base(request: Request, tenant: Tenant) -> str:
     return f"{public_base(request)}/{tenant.path}"
 
 
-async def authorize(request: Request, tenant: Tenant, requested_patient: str | None = None) -> AccessGrant:
+async def identify(request: Request, tenant: Tenant, requested_patient: str | None = None) -> Caller:
+    """Authorize the request's bearer token (401/403/503 raised by the authorizer)."""
     token = bearer_token(request.headers.get("authorization"))
-    grant = await tenant.authorizer.authorize(AuthRequest(token, tenant.key, requested_patient))
+    policy = tenant.config.policy
+    asked = AuthRequest(
+        token,
+        tenant.key,
+        requested_patient,
+        resource=f"{tenant_base(request, tenant)}/fhir",
+        system_clients=frozenset(policy.backend_clients) if policy else frozenset(),
+    )
+    grant = await tenant.authorizer.authorize(asked)
     request.state.patient_id = grant.patient_id
-    return grant
+    state = app_state(request)
+    address = request.client.host if request.client else None
+    return Caller(grant, token_digest(token, state.key), state.trail.actor(grant, token, address))
+
+
+async def authorize(request: Request, tenant: Tenant, requested_patient: str | None = None) -> AccessGrant:
+    return (await identify(request, tenant, requested_patient)).grant
 
 
 def access_rules(tenant: Tenant) -> TenantRules:

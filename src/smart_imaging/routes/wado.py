@@ -1,8 +1,9 @@
 """WADO-RS routes: ``/{tenant}/wado/{binding}/studies/...``.
 
-Each request is authorized on its own, then its binding token is opened and checked against
-that grant by ``access.retrieval`` (same tenant, same study, same patient: SMART Imaging Access
-IG); the route only renders the decision. The archive's answer streams through chunk by chunk.
+Each request is authorized on its own by :func:`.retrieval_gate.authorize_retrieval` (the token,
+the binding bound to that token, the access decision, the study check and the study-level policy:
+SMART Imaging Access IG) and audited; the route only renders the decision. The archive's answer
+streams through chunk by chunk.
 
 This route is the one place a WADO-RS stream ends (:class:`WadoStream`). A source whose body
 fails before its first chunk gets a normal error answer (502/504 JSON). Once the status line is
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import AsyncIterator
 from enum import Enum
 
@@ -26,17 +26,16 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from ..access.retrieval import RetrievalRequest, RetrievalScope, decide_retrieval
-from ..binding import open_binding
 from ..dicom.media import normalize
 from ..errors import SmartImagingError
 from ..observability import mark_response_incomplete, redact_path
 from ..sources import WadoResponse
-from ..tenants.registry import Tenant
 from ..wado.negotiate import DEFAULT_ACCEPT
 from ..wado.request import WadoRequest
-from .context import access_rules, app_state, authorize, enforce, tenant_base, tenant_of
-from .delay import check_delay
+from .context import tenant_base, tenant_of
+from .retrieval_gate import authorize_retrieval
+
+__all__ = ["WadoStream", "authorize_retrieval", "retrieve"]
 
 log = logging.getLogger("smart_imaging.wado")
 
@@ -47,26 +46,13 @@ async def retrieve(request: Request) -> StreamingResponse:
     base = f"{tenant_base(request, tenant)}/wado/{binding_token}"
     params = tuple(request.query_params.multi_items())
     wado = WadoRequest.parse(request.path_params["rest"], params, base)
-    scope = await authorize_retrieval(request, tenant, binding_token, wado.study_uid, wado.series_uid)
+    kind = wado.resource or ("instance" if wado.instance_uid else "series" if wado.series_uid else "study")
+    scope = await authorize_retrieval(request, tenant, binding_token, wado.study_uid, wado.series_uid, kind)
     accept = normalize(request.headers.get("accept"), DEFAULT_ACCEPT[wado.resource])
     wado = dataclasses.replace(wado, accept=accept, mrn=scope.mrn)
     upstream = await tenant.source.retrieve(wado)
     first = await _first_chunk(upstream)
     return WadoStream(upstream, first, redact_path(request.url.path))
-
-
-async def authorize_retrieval(
-    request: Request, tenant: Tenant, binding_token: str, study_uid: str | None, series_uid: str | None = None
-) -> RetrievalScope:
-    """Authorize one WADO-RS or QIDO-RS request under an Endpoint: the access token, the binding,
-    ``access.retrieval``'s decision, the tenant's delay, then the study check (``study_guard``).
-    ``study_uid`` None: the binding's own study (QIDO-RS ``/studies``). Raises the refusal."""
-    grant = await authorize(request, tenant)
-    binding = open_binding(binding_token, app_state(request).key)
-    asked = RetrievalRequest(tenant.key, study_uid, series_uid)
-    scope = enforce(decide_retrieval(grant, binding, asked, access_rules(tenant), time.time()))
-    check_delay(tenant, "retrieve")
-    return enforce(await app_state(request).study_guard.confirm(tenant.source, scope))
 
 
 async def _first_chunk(upstream: WadoResponse) -> bytes | None:
