@@ -45,6 +45,7 @@ def tenant_routes(prefix: str) -> list[BaseRoute]:
         Route(f"{prefix}/fhir/metadata", fhir.metadata, methods=["GET"]),
         Route(f"{prefix}/fhir/.well-known/smart-configuration", fhir.smart_config, methods=["GET"]),
         Route(f"{prefix}/fhir/ImagingStudy", fhir.imaging_study_search, methods=["GET"]),
+        Route(prefix + "/fhir/ImagingStudy/{id}", fhir.imaging_study_read, methods=["GET"]),
         Route(f"{prefix}/oauth/authorize", oauth.authorize, methods=["GET"]),
         Route(f"{prefix}/oauth/ehr-callback", oauth.ehr_callback, methods=["GET"]),
         Route(f"{prefix}/oauth/imaging-decision", oauth.imaging_decision, methods=["GET", "POST"]),
@@ -119,10 +120,13 @@ def _lifespan(
                 allow=settings.dynamic_upstream_allow,
                 max_dynamic=settings.max_dynamic_tenants,
             )
-            app.state.smart_imaging = AppState(settings=settings, registry=registry, key=key)
+            app.state.smart_imaging = state = AppState(
+                settings=settings, registry=registry, key=key, http=http
+            )
             try:
                 yield
             finally:
+                await state.aclose()  # audit windows emitted, decision points closed
                 await registry.aclose()
 
     return lifespan
