@@ -16,7 +16,8 @@ from smart_imaging.config.tenant import FolderImages
 from smart_imaging.dicom import multipart, tags
 from smart_imaging.errors import NotFound, UpstreamError
 from smart_imaging.sources.base import StudyQuery, WadoRequest, WadoResponse
-from smart_imaging.sources.folder import FolderSource, retrieve
+from smart_imaging.sources.folder import FolderSource
+from smart_imaging.sources.stored import files as retrieve
 
 from ...dimse.fake_archive import synthetic_study
 from ...sample_dicom import to_bytes

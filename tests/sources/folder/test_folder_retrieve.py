@@ -15,7 +15,8 @@ from smart_imaging.config.tenant import FolderImages
 from smart_imaging.dicom import multipart, tags
 from smart_imaging.errors import BadRequest, NotAcceptable, NotFound
 from smart_imaging.sources.base import StudyQuery, StudyRecord, WadoRequest, WadoResponse
-from smart_imaging.sources.folder import FolderSource, retrieve
+from smart_imaging.sources.folder import FolderSource
+from smart_imaging.sources.stored import files as retrieve
 
 from ...generated_samples import generated_samples
 
@@ -90,15 +91,20 @@ async def test_accept_negotiation_for_instances(src: FolderSource) -> None:
     study_uid = uid(study.study[tags.StudyInstanceUID])
     with pytest.raises(NotAcceptable):
         await src.retrieve(WadoRequest(study_uid, accept="application/json"))
-    with pytest.raises(NotAcceptable):  # only uncompressed accepted, files are JPEG
-        await src.retrieve(
-            WadoRequest(
-                study_uid,
-                accept='multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1',
-            )
-        )
+    # Only uncompressed accepted, files are JPEG: decoded to Explicit VR Little Endian (issue 10;
+    # this was a 406 before transcoding), marked lossy as the pixels were.
+    explicit = 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1'
+    decoded = list(multipart.decode(*await _typed(src, WadoRequest(study_uid, accept=explicit))))
+    assert [h["content-type"] for h, _ in decoded] == [
+        "application/dicom; transfer-syntax=1.2.840.10008.1.2.1"
+    ] * 2
+    ds = pydicom.dcmread(io.BytesIO(decoded[0][1]))
+    assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1" and ds.LossyImageCompression == "01"
     jpeg = 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50'
     assert len(list(multipart.decode(*await _typed(src, WadoRequest(study_uid, accept=jpeg))))) == 2
+    ct = await study_of(src, "MRN-1002", "CT CHEST WO CONTRAST")  # uncompressed
+    with pytest.raises(NotAcceptable):  # no JPEG Baseline encoder: lossy compression is never made up
+        await src.retrieve(WadoRequest(uid(ct.study[tags.StudyInstanceUID]), accept=jpeg))
 
 
 async def _typed(src: FolderSource, request: WadoRequest) -> tuple[str, bytes]:

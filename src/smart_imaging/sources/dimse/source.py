@@ -28,6 +28,7 @@ from ...config.tenant import DimseImages
 from ...dicom import json_model as dj
 from ...dicom import multipart, tags
 from ...errors import BadRequest, NotFound, SmartImagingError, UpstreamError
+from ...wado.negotiate import InstanceSyntaxes
 from ..base import SeriesRecord, StudyQuery, StudyRecord, WadoRequest, WadoResponse
 from . import census, progress, scu, wado
 from . import identifiers as ids
@@ -134,7 +135,7 @@ class DimseSource:
             raise NotFound("bulk data other than frames is not available from this source")
         if request.resource == "frames" and not request.instance_uid:
             raise BadRequest("frames are retrieved from one instance")
-        wado.check_accept(request)
+        syntaxes = wado.check_accept(request)
         key = TransferKey(request.study_uid, request.series_uid, request.instance_uid)
         transfer = self._acquire(key)
         lease = _Lease(self, transfer)
@@ -144,21 +145,26 @@ class DimseSource:
                 async for instance in transfer.follow(key):
                     return await wado.single_instance(instance, request)
             elif transfer.state is State.RUNNING or transfer.matching(key):
-                return self._stream(transfer, key, lease, request)
+                return self._stream(transfer, key, lease, request, syntaxes)
             raise NotFound("no such series or instance in this study")
         finally:
             if not lease.streaming:
                 lease.release()
 
     def _stream(
-        self, transfer: Transfer, key: TransferKey, lease: _Lease, request: WadoRequest
+        self,
+        transfer: Transfer,
+        key: TransferKey,
+        lease: _Lease,
+        request: WadoRequest,
+        syntaxes: InstanceSyntaxes,
     ) -> WadoResponse:
         lease.streaming = True
         if request.resource == "metadata":
             body = wado.metadata_array(transfer.follow(key), request.public_base)
             return WadoResponse(wado.DICOM_JSON, _leased(body, lease), close=lease.aclose)
         boundary = multipart.new_boundary()
-        body = wado.dicom_parts(transfer.follow(key), boundary)
+        body = wado.dicom_parts(transfer.follow(key), boundary, syntaxes)
         return WadoResponse(
             multipart.content_type(boundary, wado.DICOM), _leased(body, lease), close=lease.aclose
         )

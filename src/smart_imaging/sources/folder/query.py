@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,27 +16,9 @@ from typing import Any
 from ...dicom import tags
 from ...dicom.json_model import element
 from ..base import DicomJson, SeriesRecord, StudyQuery, StudyRecord
+from ..stored import StoredInstance
 
-
-@dataclass(frozen=True)
-class IndexedInstance:
-    """What retrieval needs to know about one file.
-
-    ``size`` and ``mtime_ns`` are the file as indexed (None: not checked, for files that no
-    one else writes); ``complete`` is the index's structural verdict (``completeness``).
-    """
-
-    path: Path
-    study_uid: str
-    series_uid: str
-    sop_instance_uid: str
-    transfer_syntax: str
-    number_of_frames: int
-    has_pixels: bool
-    bits_allocated: int
-    size: int | None = None
-    mtime_ns: int | None = None
-    complete: bool = True
+IndexedInstance = StoredInstance  # a file as the folder index describes it
 
 
 _ORDER = (

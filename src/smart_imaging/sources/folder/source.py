@@ -19,7 +19,8 @@ import anyio
 from ...config.tenant import FolderImages
 from ...errors import NotFound, UpstreamError
 from ..base import StudyQuery, StudyRecord, WadoRequest, WadoResponse
-from . import checks, index, query, retrieve
+from ..stored import checks
+from . import index, query, retrieve
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
