@@ -13,7 +13,9 @@ run on loopback:
   their own caches; ``--redis`` hands them SMART_IMAGING_REDIS_URL (a local redis-server) once
   the server has shared state (issue 14 point 3): the hook for that comparison.
 
-Prints throughput, p50/p99 latency, errors (must be 0: a non-200, a failed connection, or
+Prints viewer iterations/s (the ratio to direct Orthanc is on these: a FHIR search is one
+request, its archive queries are several), requests/s, p50/p99 latency (all requests, frames,
+searches), errors (must be 0: a non-200, a failed connection, or
 metadata naming another patient), and the peak memory (RSS) and CPU of each process of the target.
 The load generator runs in this process (aiohttp, uvloop), the servers in their own.
 Run: .venv/bin/python bench/bench_load.py [--seconds 30] [--viewers 50] [--targets orthanc,nginx,one,workers2]
@@ -43,9 +45,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.nginx import free_port
 from bench.stack import PATIENTS, Stack, bench_data, cpu_seconds, tree_pids
 from bench.tiny_ehr import app_token
+from smart_imaging.dicom import tags
 
 FRAME_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
 MAX_REQUESTS = 2_000_000  # a bound on the loop besides the time
+INCLUDE = {  # the includefield lists smart-imaging's dicom-web source asks for (same archive work)
+    level: "&".join(f"includefield={tag}" for tag in fields)
+    for level, fields in (
+        ("studies", tags.STUDY_FIELDS),
+        ("series", tags.SERIES_FIELDS),
+        ("instances", tags.INSTANCE_FIELDS),
+    )
+}
 
 
 @dataclass
@@ -61,9 +72,13 @@ class Target:
 
 @dataclass
 class Results:
-    latencies: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # every HTTP request
+    by_kind: dict[str, list[float]] = field(
+        default_factory=lambda: {"search": [], "metadata": [], "frame": []}
+    )
     errors: list[str] = field(default_factory=list)
     requests: int = 0
+    loops: int = 0  # viewer iterations completed: search + metadata + every frame of one study
 
 
 class Viewer:
@@ -74,19 +89,26 @@ class Viewer:
 
     async def run(self, session: aiohttp.ClientSession) -> None:
         while time.monotonic() < self.deadline and self.results.requests < MAX_REQUESTS:
+            started = time.perf_counter()
             studies = await self.search(session)
+            self.results.by_kind["search"].append(time.perf_counter() - started)
             if not studies:
                 return
             wado, study = studies[self.turn % len(studies)]
             self.turn += 1
-            metadata = await self.get(session, f"{wado}/studies/{study}/metadata", "application/dicom+json")
+            metadata = await self.get(
+                session, f"{wado}/studies/{study}/metadata", "application/dicom+json", "metadata"
+            )
             for path in frame_paths(metadata or [], wado, study):
                 if time.monotonic() >= self.deadline:
                     return
-                await self.get(session, path, FRAME_ACCEPT, parse=False)
+                await self.get(session, path, FRAME_ACCEPT, "frame", parse=False)
+            self.results.loops += 1
 
     async def search(self, session: aiohttp.ClientSession) -> list[tuple[str, str]]:
-        """(WADO-RS base, study UID) of each study of the patient."""
+        """(WADO-RS base, study UID) of each study of the patient. At the archive, the queries
+        smart-imaging makes for one ImagingStudy search: studies, then each study's series and
+        instances, with the same includefield lists (the same archive work per iteration)."""
         mrn = PATIENTS[self.patient]
         if self.target.fhir:
             url = f"{self.target.base}/smart/fhir/ImagingStudy?patient={self.patient}"
@@ -97,13 +119,19 @@ class Viewer:
                 for e in entries
                 if e["resource"]["resourceType"] == "ImagingStudy"
             ]
-        found = await self.get(
-            session, f"{self.target.base}/dicom-web/studies?PatientID={mrn}", "application/dicom+json"
-        )
         wado = f"{self.target.base}/dicom-web"
-        return [(wado, s["0020000D"]["Value"][0]) for s in found or []]
+        query = f"{wado}/studies?PatientID={mrn}&{INCLUDE['studies']}"
+        found = await self.get(session, query, "application/dicom+json")
+        uids = [s["0020000D"]["Value"][0] for s in found or []]
+        for uid in uids:
+            for level in ("series", "instances"):
+                query = f"{wado}/studies/{uid}/{level}?{INCLUDE[level]}"
+                await self.get(session, query, "application/dicom+json")
+        return [(wado, uid) for uid in uids]
 
-    async def get(self, session: aiohttp.ClientSession, url: str, accept: str, parse: bool = True) -> Any:
+    async def get(
+        self, session: aiohttp.ClientSession, url: str, accept: str, kind: str = "", parse: bool = True
+    ) -> Any:
         self.results.requests += 1
         started = time.perf_counter()
         try:
@@ -114,6 +142,8 @@ class Viewer:
             self.results.errors.append(f"{type(exc).__name__} {url[-60:]}")
             return None
         self.results.latencies.append(time.perf_counter() - started)
+        if kind:
+            self.results.by_kind[kind].append(self.results.latencies[-1])
         if status != 200:
             self.results.errors.append(f"HTTP {status} {url[-60:]}")
             return None
@@ -247,35 +277,58 @@ def start_redis(stack: Stack) -> str:
     raise RuntimeError("redis-server did not start")
 
 
-def run_target(target: Target, viewers: int, seconds: float) -> dict[str, Any]:
+def run_target(target: Target, archive: int, viewers: int, seconds: float) -> dict[str, Any]:
+    """Warm up, then drive ``viewers`` for ``seconds``; CPU of the target and of the archive."""
     asyncio.run(drive(target, viewers, 2.0))  # warm-up: connections, caches, introspection
     sampler = Sampler(target.pids)
     sampler.start()
-    cpu_before = cpu_seconds(target.pids())
+    cpu_before, archive_before = cpu_seconds(target.pids()), cpu_seconds([archive])
     results, elapsed = asyncio.run(drive(target, viewers, seconds))
-    cpu = cpu_seconds(target.pids()) - cpu_before
+    cpu, archive_cpu = cpu_seconds(target.pids()) - cpu_before, cpu_seconds([archive]) - archive_before
     sampler.stop.set()
     sampler.join()
-    return {"results": results, "elapsed": elapsed, "cpu": cpu, "peak": sampler.peak, "names": sampler.names}
+    peak, names = sampler.peak, sampler.names
+    return {
+        "results": results,
+        "elapsed": elapsed,
+        "cpu": cpu,
+        "archive": archive_cpu,
+        "peak": peak,
+        "names": names,
+    }
 
 
-def report(name: str, run: dict[str, Any], direct_rate: float | None) -> float:
+def percentiles(values: list[float]) -> str:
+    if not values:
+        return "       -       -"
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    return f"{statistics.median(ordered) * 1000:8.1f} {p99 * 1000:8.1f}"
+
+
+def report(name: str, run: dict[str, Any], direct: float | None) -> float:
+    """One line per target; returns its viewer iterations per second."""
     results: Results = run["results"]
-    rate = len(results.latencies) / run["elapsed"]
-    values = sorted(results.latencies)
-    p99 = values[min(len(values) - 1, int(0.99 * len(values)))] if values else float("nan")
-    ratio = f"{rate / direct_rate:5.2f}" if direct_rate else " 1.00"
+    loops = results.loops / run["elapsed"]
+    ratio = loops / direct if direct else 1.0
     peak = ", ".join(
         f"{run['names'].get(pid, '?')}:{rss / 2**20:.0f}" for pid, rss in sorted(run["peak"].items())
     )
-    p50 = statistics.median(values) * 1000 if values else float("nan")
     print(
-        f"  {name:10} {rate:8.0f} {p50:8.1f} {p99 * 1000:8.1f} {len(results.errors):7d} {ratio}  "
-        f"{run['cpu'] / run['elapsed'] * 100:5.0f}%  {peak}"
+        f"  {name:9} {loops:6.1f} {ratio:5.2f} {len(results.latencies) / run['elapsed']:6.0f} "
+        f"{percentiles(results.latencies)} {percentiles(results.by_kind['frame'])} "
+        f"{percentiles(results.by_kind['search'])} {len(results.errors):6d} "
+        f"{run['cpu'] / run['elapsed'] * 100:5.0f}% {run['archive'] / run['elapsed'] * 100:5.0f}%  {peak}"
     )
     for error in results.errors[:5]:
         print(f"      error: {error}")
-    return rate
+    return loops
+
+
+HEADER = (
+    f"  {'target':9} {'loops/s':>6} {'ratio':>5} {'req/s':>6} {'p50 ms':>8} {'p99 ms':>8} {'frame p50':>8} "
+    f"{'p99':>8} {'search p50':>8} {'p99':>8} {'errors':>6} {'CPU':>6} {'archive':>6}  peak RSS MiB per process"
+)
 
 
 def main() -> None:
@@ -283,23 +336,33 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--viewers", type=int, default=50)
     parser.add_argument("--targets", default="orthanc,nginx,one,workers2")
+    parser.add_argument(
+        "--series-concurrency",
+        type=int,
+        help="the tenants' seriesConcurrency (default 4: QIDO-RS series/instances queries at once, "
+        "shared by every concurrent search)",
+    )
     parser.add_argument("--redis", action="store_true", help="replicas3: hand the replicas a Redis URL")
     args = parser.parse_args()
     uvloop.install()
     with Stack() as stack:
         sample = bench_data()
         stack.start_orthanc(list(sample.files.values()))
-        stack.start_ehr()
+        stack.start_ehr(args.series_concurrency)
         starters = build_targets(stack, args.targets.split(","), args.redis)
-        print(f"{args.viewers} viewers x {args.seconds:g} s per target, {os.cpu_count()} cores, loopback")
         print(
-            f"  {'target':10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} ratio  CPU   peak RSS MiB per process"
+            f"{args.viewers} viewers x {args.seconds:g} s per target, {os.cpu_count()} cores, loopback, "
+            f"seriesConcurrency {args.series_concurrency or 'default (4)'}"
         )
+        print(HEADER)
         direct_rate = None
         for name, start in starters.items():
-            rate = report(name, run_target(start(), args.viewers, args.seconds), direct_rate)
+            archive = stack.orthanc.process.pid  # type: ignore[union-attr]
+            rate = report(name, run_target(start(), archive, args.viewers, args.seconds), direct_rate)
             direct_rate = direct_rate or (rate if name == "orthanc" else None)
-        print(f"introspections at the EHR: {stack.introspections()} (3 tokens)")
+        print(f"introspections at the EHR: {stack.introspections()} (3 tokens per server target)")
+        print("loops: viewer iterations (search + metadata + every frame of one study); ratio: loops/s vs")
+        print("Orthanc directly; CPU: the target's own processes (100% = one core); archive: Orthanc's CPU")
 
 
 if __name__ == "__main__":

@@ -45,12 +45,18 @@ def wait_http(url: str, process: subprocess.Popen[bytes], what: str, timeout: fl
     raise RuntimeError(f"{what} did not start within {timeout:g} s")
 
 
-def tenant_configs(orthanc: Orthanc, ehr_url: str) -> dict[str, dict[str, object]]:
-    images = {
+def tenant_configs(
+    orthanc: Orthanc, ehr_url: str, series_concurrency: int | None = None
+) -> dict[str, dict[str, object]]:
+    """``series_concurrency``: the tenant's ``seriesConcurrency`` (its QIDO-RS queries at once for
+    series and instances, shared by all concurrent searches; default 4)."""
+    images: dict[str, object] = {
         "type": "dicom-web",
         "endpoint": orthanc.dicomweb_url,
         "authentication": {"type": "http-basic", "username": orthanc.username, "password": orthanc.password},
     }
+    if series_concurrency:
+        images["seriesConcurrency"] = series_concurrency
     key = ECKey.generate_key("P-384", parameters={"kid": "bench", "alg": "ES384"}, private=True)
     patient = {
         "resourceType": "Patient",
@@ -90,7 +96,7 @@ class Stack(contextlib.ExitStack):
         self.callback(nginx.stop)
         return nginx
 
-    def start_ehr(self) -> str:
+    def start_ehr(self, series_concurrency: int | None = None) -> str:
         """The tiny EHR, then the tenant configs that point at it and at Orthanc."""
         assert self.orthanc is not None, "start Orthanc first"
         port = free_port()
@@ -99,7 +105,7 @@ class Stack(contextlib.ExitStack):
         self.ehr_url = f"http://127.0.0.1:{port}"
         wait_http(f"{self.ehr_url}/stats", self._last, "tiny EHR")
         self.tenants.mkdir(exist_ok=True)
-        for name, config in tenant_configs(self.orthanc, self.ehr_url).items():
+        for name, config in tenant_configs(self.orthanc, self.ehr_url, series_concurrency).items():
             (self.tenants / f"{name}.json").write_text(json.dumps(config))
         return self.ehr_url
 
