@@ -47,6 +47,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 
 from ...errors import SmartImagingError, UpstreamError, UpstreamTimeout
+from ...versions import written_for
 from .part10 import EncodedDataSet, InstanceKeys, SpooledDataSet, read_keys
 from .progress import PENDING, SUCCESS, TIMED_OUT, Outcome, Progress
 from .spool import SPOOLS, close_spool, spool_path, unlink
@@ -79,7 +80,7 @@ CANNOT_UNDERSTAND = 0xC000
 Receiver = Callable[[InstanceKeys, EncodedDataSet], int]
 
 
-def receive_to_files() -> None:
+def receive_to_files() -> bool:
     """Have pynetdicom write every received C-STORE data set to a temporary file as it arrives.
 
     pynetdicom otherwise collects the P-DATA of a data set in memory, so one large instance
@@ -87,9 +88,13 @@ def receive_to_files() -> None:
     ``STORE_RECV_CHUNKED_DATASET`` is process-wide; the only C-STORE receivers in this process
     are ours (``store_event`` for C-GET and the C-MOVE storage SCP), and they handle both
     modes. The temporary files go to the system temporary directory (``TMPDIR``); each is
-    deleted once handled, or when its association ends (see ``discard_spools``).
+    deleted once handled, or when its association ends (see ``discard_spools``). ``_config`` is
+    private: pynetdicom 3.0 only (``versions.written_for``); the DIMSE source calls this when built.
     """
+    if not written_for("pynetdicom", "3.0", "spooling received data sets to files"):
+        return False
     _config.STORE_RECV_CHUNKED_DATASET = True
+    return True
 
 
 @dataclass(frozen=True)
@@ -278,19 +283,11 @@ def retrieve(
     """
     progress = Progress(method.upper(), peer.describe(), peer.timeout)
     ae = _new_ae(peer)
-    handlers: list[Any] = []
-    roles: list[Any] = []
     if method == "c-get":
-        ae.add_requested_context(GET_MODEL)
-        for sop_class, syntaxes in storage_contexts(sop_classes, MAX_CONTEXTS - 1):
-            ae.add_requested_context(sop_class, list(syntaxes))
-        roles = [build_role(c, scp_role=True) for c in dict.fromkeys(sop_classes or _DEFAULT)]
-        handlers = [
-            (evt.EVT_C_STORE, lambda event: _stored(progress, store_event(event, receive))),
-            (evt.EVT_DIMSE_RECV, track_spool),
-        ]
+        roles, handlers = _get_contexts(ae, sop_classes, progress, receive)
     else:
         ae.add_requested_context(MOVE_MODEL)
+        roles, handlers = [], []
     established: list[Association] = []
     try:
         with _associate(ae, peer, ext_neg=roles, evt_handlers=handlers) as assoc:
@@ -305,6 +302,22 @@ def retrieve(
         for assoc in established:  # released or killed by now: its DUL thread has stopped
             discard_spools(assoc)
     return progress.outcome()
+
+
+def _get_contexts(
+    ae: AE, sop_classes: Sequence[str], progress: Progress, receive: Receiver
+) -> tuple[list[Any], list[Any]]:
+    """C-GET: the storage contexts the data comes back on, our SCP role for each, and the
+    handlers that receive each C-STORE (and track its spool file)."""
+    ae.add_requested_context(GET_MODEL)
+    for sop_class, syntaxes in storage_contexts(sop_classes, MAX_CONTEXTS - 1):
+        ae.add_requested_context(sop_class, list(syntaxes))
+    roles = [build_role(c, scp_role=True) for c in dict.fromkeys(sop_classes or _DEFAULT)]
+    handlers = [
+        (evt.EVT_C_STORE, lambda event: _stored(progress, store_event(event, receive))),
+        (evt.EVT_DIMSE_RECV, track_spool),
+    ]
+    return roles, handlers
 
 
 def _follow(responses: Iterator[tuple[Dataset, Any]], progress: Progress, cancel: Cancel, peer: Peer) -> None:
