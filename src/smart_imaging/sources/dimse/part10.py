@@ -97,16 +97,20 @@ def read_keys(
 
 
 def _read_keys(fp: BinaryIO, syntax: UID) -> Dataset:
-    if syntax != DeflatedExplicitVRLittleEndian:
-        return read_dataset(
-            fp,
-            syntax.is_implicit_VR,
-            syntax.is_little_endian,
-            stop_when=_after_keys,
-            specific_tags=list(_KEY_TAGS),
-        )
-    # Inflate a prefix and parse it; a parse counts only if it reached an element after the
-    # keys (so no key was cut short) or the data set's end. Otherwise inflate twice as much.
+    if syntax == DeflatedExplicitVRLittleEndian:
+        return _read_deflated_keys(fp)
+    return read_dataset(
+        fp,
+        syntax.is_implicit_VR,
+        syntax.is_little_endian,
+        stop_when=_after_keys,
+        specific_tags=list(_KEY_TAGS),
+    )
+
+
+def _read_deflated_keys(fp: BinaryIO) -> Dataset:
+    """Inflate a prefix and parse it; a parse counts only if it reached an element after the
+    keys (so no key was cut short) or the data set's end. Otherwise inflate twice as much."""
     inflated = bytearray()
     want = _INFLATE_FIRST
     chunks = _inflate(fp)
@@ -118,12 +122,7 @@ def _read_keys(fp: BinaryIO, syntax: UID) -> Dataset:
         return bool(stopped)
 
     while True:
-        ended = True
-        for chunk in chunks:
-            inflated += chunk
-            if len(inflated) >= want:
-                ended = False
-                break
+        ended = _inflate_to(chunks, inflated, want)
         stopped.clear()
         try:
             ds = read_dataset(io.BytesIO(bytes(inflated)), False, True, stop_when=stop)
@@ -139,6 +138,15 @@ def _read_keys(fp: BinaryIO, syntax: UID) -> Dataset:
                 f"{_INFLATE_MAX >> 20} MiB of a deflated data set"
             )
         want *= 2
+
+
+def _inflate_to(chunks: Iterator[bytes], inflated: bytearray, want: int) -> bool:
+    """Append inflated chunks until ``want`` bytes are in; True when the stream ended first."""
+    for chunk in chunks:
+        inflated += chunk
+        if len(inflated) >= want:
+            return False
+    return True
 
 
 def _inflate(fp: BinaryIO) -> Iterator[bytes]:
