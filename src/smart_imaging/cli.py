@@ -22,6 +22,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="smart-imaging", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
+    _add_serve_command(commands)
+    check = commands.add_parser("check-config", help="validate tenant configs and list each problem")
+    check.add_argument("config_dir", type=Path)
+
+    _add_optional_commands(commands)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "check-config":
+        return check_config(args.config_dir)
+    handler = getattr(args, "handler", None)
+    return int(handler(args)) if handler else 2
+
+
+def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser("serve", help="serve every tenant config in a folder")
     serve.add_argument(
         "--config-dir", type=Path, help="folder of tenant *.json files (env SMART_IMAGING_CONFIG_DIR)"
@@ -58,18 +73,6 @@ def main(argv: list[str] | None = None) -> int:
         "(env SMART_IMAGING_SHUTDOWN_TIMEOUT, default 30)",
     )
     serve.add_argument("--log-level", default="info")
-
-    check = commands.add_parser("check-config", help="validate tenant configs and list each problem")
-    check.add_argument("config_dir", type=Path)
-
-    _add_optional_commands(commands)
-    args = parser.parse_args(argv)
-    if args.command == "serve":
-        return _serve(args)
-    if args.command == "check-config":
-        return check_config(args.config_dir)
-    handler = getattr(args, "handler", None)
-    return int(handler(args)) if handler else 2
 
 
 def _add_optional_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
