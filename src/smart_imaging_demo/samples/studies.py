@@ -26,6 +26,9 @@ from .phantom import CHEST, HEAD, KNEE
 CT_LUNG_MEDIASTINUM = Windows((-600.0, 40.0), (1500.0, 400.0), ("LUNG", "MEDIASTINUM"))
 CT_BRAIN_BONE = Windows((40.0, 600.0), (80.0, 2800.0), ("BRAIN", "BONE"))
 HEAD_STACK = Stack((0.0, 0.0, 5.0), AXIAL, 256, 256, 0.9375, 24, 6.0, 5.0)
+MR_T1 = Windows((450.0,), (900.0,), ("T1",))
+MR_T2 = Windows((800.0,), (1600.0,), ("T2",))
+MR_FLAIR = Windows((700.0,), (1400.0,), ("FLAIR",))
 
 
 def _patient(mrn: str) -> DemoPatient:
@@ -50,43 +53,12 @@ def mr_brain() -> list[SeriesPlan]:
         return SeriesSpec(study, number, "MR", description, "BRAIN", time)
 
     return [
+        mr_series(series(1, "Ax T1 SE", "093212"), HEAD, HEAD_STACK, "t1", MR_T1, 500.0, 12.0),
+        mr_series(series(2, "Ax T2 FSE", "093845"), HEAD, HEAD_STACK, "t2", MR_T2, 4000.0, 100.0),
         mr_series(
-            series(1, "Ax T1 SE", "093212"),
-            HEAD,
-            HEAD_STACK,
-            "t1",
-            Windows((450.0,), (900.0,), ("T1",)),
-            500.0,
-            12.0,
+            series(3, "Ax T2 FLAIR", "094530"), HEAD, HEAD_STACK, "flair", MR_FLAIR, 9000.0, 120.0, "IR"
         ),
-        mr_series(
-            series(2, "Ax T2 FSE", "093845"),
-            HEAD,
-            HEAD_STACK,
-            "t2",
-            Windows((800.0,), (1600.0,), ("T2",)),
-            4000.0,
-            100.0,
-        ),
-        mr_series(
-            series(3, "Ax T2 FLAIR", "094530"),
-            HEAD,
-            HEAD_STACK,
-            "flair",
-            Windows((700.0,), (1400.0,), ("FLAIR",)),
-            9000.0,
-            120.0,
-            "IR",
-        ),
-        mr_series(
-            series(4, "Sag T1 SE", "095302"),
-            HEAD,
-            sagittal,
-            "t1",
-            Windows((450.0,), (900.0,), ("T1",)),
-            500.0,
-            12.0,
-        ),
+        mr_series(series(4, "Sag T1 SE", "095302"), HEAD, sagittal, "t1", MR_T1, 500.0, 12.0),
     ]
 
 
