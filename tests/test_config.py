@@ -13,11 +13,11 @@ import pytest
 from pydantic import ValidationError
 
 from smart_imaging.cli import check_config
-from smart_imaging.config.loader import decode_dynamic, encode_dynamic, load_file, parse_config
+from smart_imaging.config.loader import decode_dynamic, encode_dynamic, parse_config
 from smart_imaging.config.tenant import BasicAuthentication, DicomWebImages, SmartAuthorization
 from smart_imaging.errors import ConfigError
 from smart_imaging.tenants.authorizers import build_authorizer
-from smart_imaging.tenants.registry import load_dir
+from smart_imaging.tenants.registry import load_dir, load_file
 
 # A copy of the reference server's tenant files (shared/reference-configs) travels with the tests;
 # when shared/ sits beside the checkout, the copy must still equal it.

@@ -141,8 +141,8 @@ def _shared_random_key(settings: Settings, workers: int) -> Settings:
 
 def check_config(config_dir: Path) -> int:
     """Validate each file on its own so every problem is listed; exit 0 only when all load."""
-    from .config.loader import load_file, unknown_keys
-    from .tenants.registry import RESERVED, TENANT_NAME
+    from .config.loader import unknown_keys
+    from .tenants.registry import RESERVED, TENANT_NAME, load_file
 
     if not config_dir.is_dir():
         print(f"{config_dir}: not a folder", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Reading tenant configs from JSON text, files and base64url strings, with clear problems."""
+"""Reading tenant configs from JSON text and base64url strings, with clear problems (no file I/O)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -108,11 +107,10 @@ def _field(error: Any) -> str:
     return str(named) if named else _location(error["loc"])
 
 
-def load_file(path: Path, env: Mapping[str, str] | None = None) -> TenantConfig:
+def parse_text(text: str, env: Mapping[str, str] | None = None) -> TenantConfig:
+    """Validate a config file's JSON text; the file is read by the caller (``tenants.registry``)."""
     try:
-        data = loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("cannot read config", [("(file)", str(exc))]) from None
+        data = loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError("invalid JSON", [(f"line {exc.lineno} column {exc.colno}", exc.msg)]) from None
     except RecursionError:

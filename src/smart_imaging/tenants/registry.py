@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..auth import Authorizer
-from ..config.loader import check_depth, contains_env, decode_dynamic, load_file, parse_config
+from ..config.loader import check_depth, contains_env, decode_dynamic, parse_config, parse_text
 from ..config.tenant import DimseImages, FolderImages, TenantConfig
 from ..errors import BadRequest, ConfigError, NotFound
 from ..sources import ImageSource, build_source
@@ -39,6 +39,15 @@ class Tenant:
     async def aclose(self) -> None:
         await self.authorizer.aclose()
         await self.source.aclose()
+
+
+def load_file(path: Path, env: Mapping[str, str] | None = None) -> TenantConfig:
+    """Read one tenant config file (UTF-8 JSON) and validate it (``config.loader.parse_text``)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("cannot read config", [("(file)", str(exc))]) from None
+    return parse_text(text, env)
 
 
 def load_dir(config_dir: Path) -> dict[str, TenantConfig]:
