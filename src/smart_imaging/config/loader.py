@@ -8,9 +8,9 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError
 from .tenant import TenantConfig
@@ -143,8 +143,6 @@ def encode_dynamic(config: Mapping[str, Any]) -> str:
 
 def unknown_keys(data: Any, model: Any = None, path: str = "") -> list[str]:
     """Keys a config carries that no model field reads (comments ``//...`` excluded)."""
-    from pydantic import BaseModel
-
     model = model or TenantConfig
     found: list[str] = []
     if not isinstance(data, dict) or not (isinstance(model, type) and issubclass(model, BaseModel)):
@@ -165,10 +163,6 @@ def unknown_keys(data: Any, model: Any = None, path: str = "") -> list[str]:
 
 
 def _models_of(annotation: Any, value: Any) -> list[Any]:
-    from typing import get_args
-
-    from pydantic import BaseModel
-
     out = []
     for arg in (annotation, *get_args(annotation), *[a for x in get_args(annotation) for a in get_args(x)]):
         if isinstance(arg, type) and issubclass(arg, BaseModel):

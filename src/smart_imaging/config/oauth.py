@@ -7,6 +7,8 @@ import json
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from pydantic import Field, field_validator, model_validator
 
 from .model import ConfigModel as _Model
@@ -124,9 +126,6 @@ def check_redirect_uri(value: str) -> None:
 
 def _check_public_jwks(value: dict[str, Any]) -> None:
     """A JWK set of public RSA or EC signing keys (RFC 7517 section 5)."""
-    from joserfc.errors import JoseError
-    from joserfc.jwk import KeySet
-
     keys = value.get("keys")
     if not isinstance(keys, list) or not keys:
         raise ValueError('must be a JWK set: {"keys": [...]}')
