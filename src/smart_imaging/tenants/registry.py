@@ -20,8 +20,9 @@ from ..auth import Authorizer
 from ..config.loader import check_depth, contains_env, decode_dynamic, parse_config, parse_text
 from ..config.tenant import DimseImages, FolderImages, TenantConfig
 from ..errors import BadRequest, ConfigError, NotFound
-from ..sources import ImageSource, build_source
+from ..sources import ImageSource
 from .authorizers import build_authorizer
+from .sources import build_source
 
 log = logging.getLogger("smart_imaging.tenants")
 TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
