@@ -111,6 +111,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if workers == 1:
         return serve_one(app, settings, args.log_level, process_drain())
+    _warn_c_move(settings, workers)
     os.environ.update(settings_env(settings))  # what the workers build their app from
     return serve_workers(settings, workers, args.log_level)
 
@@ -127,6 +128,23 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
         workers=args.workers,
         shutdown_timeout=args.shutdown_timeout,
     )
+
+
+def _warn_c_move(settings: Settings, workers: int) -> None:
+    """A C-MOVE tenant's storage SCP listens on one port: only one process can take it, and the
+    archive's association must reach the process that asked (docs/deploy.md, DIMSE)."""
+    from .config.tenant import DimseImages
+    from .tenants.registry import load_dir
+
+    assert settings.config_dir is not None
+    for name, config in load_dir(settings.config_dir).items():
+        if isinstance(config.images, DimseImages) and config.images.retrieval == "c-move":
+            logging.getLogger("smart_imaging").warning(
+                "tenant %s retrieves by C-MOVE: with %d workers only one can listen on its storePort "
+                "and the others answer 502; serve it with --workers 1 per AE title and port, or use c-get",
+                name,
+                workers,
+            )
 
 
 def _shared_random_key(settings: Settings, workers: int) -> Settings:
