@@ -8,7 +8,9 @@ from smart_imaging.dicom.datetime import fhir_datetime
 from smart_imaging.dicom.uid import is_valid_uid
 
 
-@pytest.mark.parametrize("value", ["1.2.3\n", "1.2.3 ", "\u0661.\u0662.\u0663", "1.2.\u0663", "01.2", "1", "1..2"])
+@pytest.mark.parametrize(
+    "value", ["1.2.3\n", "1.2.3 ", "\u0661.\u0662.\u0663", "1.2.\u0663", "01.2", "1", "1..2"]
+)
 def test_uid_syntax_refuses_non_uids(value: str) -> None:
     assert not is_valid_uid(value)
 
@@ -18,7 +20,9 @@ def test_uid_syntax_accepts_uids() -> None:
     assert is_valid_uid("2.25." + "9" * 39)
 
 
-@pytest.mark.parametrize("da", ["\u0662\u0660\u0662\u0660\u0660\u0661\u0660\u0661", "2020\uff101\uff101", "2020.\u06601.01"])
+@pytest.mark.parametrize(
+    "da", ["\u0662\u0660\u0662\u0660\u0660\u0661\u0660\u0661", "2020\uff101\uff101", "2020.\u06601.01"]
+)
 def test_dicom_dates_with_non_ascii_digits_are_not_dates(da: str) -> None:
     assert fhir_datetime(da) is None
 
