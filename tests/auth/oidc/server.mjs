@@ -26,6 +26,11 @@ const RESOURCE_SCOPES = [
 ];
 const dual = config.dual || null;
 if (dual) RESOURCE_SCOPES.push('patient/Patient.rs', 'patient/Patient.read');
+// Optional, off unless given (tests/ig): extraScopes (e.g. system/ImagingStudy.rs), extraClients
+// (oidc-provider client metadata), accounts: {accountId: {extra token claims}} (e.g. a proxy:
+// {"patient": "maya", "fhirUser": "RelatedPerson/elena"}) instead of {patient: accountId}.
+RESOURCE_SCOPES.push(...(config.extraScopes || []));
+const accounts = config.accounts || {};
 const OIDC_SCOPES = ['openid', 'offline_access', ...(dual ? ['fhirUser'] : [])];
 const APP_SCOPE = ['openid', ...(dual ? ['fhirUser'] : []), ...RESOURCE_SCOPES].join(' ');
 const appClient = (client_id) => ({
@@ -76,6 +81,7 @@ const provider = new Provider(issuer, {
     backendClient('imaging-server-rs', config.backendRsaJwks, 'RS384'),
     secretClient('imaging-secret'), secretClient('ehr'),
     ...(dual ? dual.clients || [] : []),
+    ...(config.extraClients || []),
   ],
   jwks: config.providerJwks,
   scopes: [...OIDC_SCOPES, ...RESOURCE_SCOPES],
@@ -106,10 +112,11 @@ const provider = new Provider(issuer, {
     AccessToken: (ctx, token, client) => (client && client.clientId === 'app-short' ? 2 : 3600),
     ClientCredentials: () => 600,
   },
-  extraTokenClaims: (ctx, token) => (
+  extraTokenClaims: (ctx, token) => {
+    if (token.accountId && accounts[token.accountId]) return accounts[token.accountId];
     // login_hint "no-patient" or "nopatient:ID": a token without a patient claim
-    token.accountId && !token.accountId.startsWith('no') ? { patient: token.accountId } : undefined
-  ),
+    return token.accountId && !token.accountId.startsWith('no') ? { patient: token.accountId } : undefined;
+  },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   pkce: { required: () => true },
 });
