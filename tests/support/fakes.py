@@ -4,7 +4,9 @@
   no token is a 401 with a challenge, an unknown token a 401 ``invalid_token``.
 - :class:`FakeSource` (``smart_imaging.sources.base.ImageSource``): studies in memory, matched
   with the query's own ``matches`` (as every real source filters); retrievals answer with the
-  media type the route negotiated and a body of chunks (or any async iterator), and count closes.
+  media type the route negotiated and a body of chunks (or any async iterator), and count closes;
+  QIDO-RS queries list the study's records (``extra_records`` too: an archive that answers with
+  more than it was asked for).
 - :func:`install` puts them into a running app's tenant (after the lifespan built the registry).
 
 Both record what they were asked, so a test can tell that a refusal happened before any
@@ -24,6 +26,7 @@ from smart_imaging.auth.base import AccessGrant, AuthRequest
 from smart_imaging.dicom import tags
 from smart_imaging.errors import Unauthorized
 from smart_imaging.sources.base import SeriesRecord, StudyQuery, StudyRecord, WadoRequest, WadoResponse
+from smart_imaging.wado.qido import QidoQuery
 
 DicomJson = dict[str, Any]
 MR_TYPE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]}
@@ -125,6 +128,8 @@ class FakeSource:
     retrieve_error: Exception | None = None
     searches: list[StudyQuery] = field(default_factory=list)
     retrievals: list[WadoRequest] = field(default_factory=list)
+    queries: list[QidoQuery] = field(default_factory=list)
+    extra_records: list[DicomJson] = field(default_factory=list)
     responses_closed: int = 0
     closed: bool = False
 
@@ -147,6 +152,25 @@ class FakeSource:
         body = self.body(request) if self.body else chunks(self.parts)
         media_type = request.accept or "application/octet-stream"
         return WadoResponse(media_type=media_type, body=body, close=self._closed_one)
+
+    async def query(self, query: QidoQuery) -> list[DicomJson]:
+        self.queries.append(query)
+        found = [
+            self._record(ds) for ds in self.studies if ds[tags.StudyInstanceUID]["Value"] == [query.study_uid]
+        ]
+        if query.level == "studies":
+            return [r.study for r in found] + self.extra_records
+        series = [s.series for r in found for s in r.series]
+        if query.level == "series":
+            return series + self.extra_records
+        return [
+            {
+                tags.SOPInstanceUID: {"vr": "UI", "Value": [f"{uid}.1"]},
+                tags.SeriesInstanceUID: {"vr": "UI", "Value": [uid]},
+            }
+            for uid in (s[tags.SeriesInstanceUID]["Value"][0] for s in series)
+            if query.series_uid in (None, uid)
+        ] + self.extra_records
 
     async def _closed_one(self) -> None:
         self.responses_closed += 1

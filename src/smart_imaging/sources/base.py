@@ -18,6 +18,7 @@ from ..dicom import json_model as dj
 from ..dicom import tags
 from ..dicom.records import SeriesRecord as SeriesRecord
 from ..dicom.records import StudyRecord as StudyRecord
+from ..wado.qido import QidoQuery
 from ..wado.request import Resource as Resource
 from ..wado.request import WadoRequest as WadoRequest
 
@@ -72,6 +73,12 @@ class ImageSource(Protocol):
 
     async def retrieve(self, request: WadoRequest) -> WadoResponse:
         """Start a WADO-RS retrieval; raise before returning when the source refuses."""
+        ...
+
+    async def query(self, query: QidoQuery) -> list[DicomJson]:
+        """QIDO-RS under an Endpoint (PS3.18 10.6): every record at ``query.level`` of the bound
+        study (and series), with at least ``query.fields`` where known. Scope, matching and
+        paging are ``wado.matching``'s, the same for every source."""
         ...
 
     async def aclose(self) -> None: ...

@@ -38,6 +38,7 @@ from ..errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from ..wado.qido import QidoQuery
 from ..wado.request import rebase
 from .base import DicomJson, SeriesRecord, StudyQuery, StudyRecord, WadoRequest, WadoResponse
 
@@ -115,9 +116,28 @@ class DicomWebSource:
         )
         return StudyRecord(study=study, series=records)
 
+    async def query(self, query: QidoQuery) -> list[DicomJson]:
+        """The archive's QIDO-RS for the bound study only (its UID in the path or as the key);
+        a 404 for a series of it is an empty answer (the client named it)."""
+        # "all" and the named fields: Orthanc's "all" leaves out attributes without a value
+        params = [("includefield", f) for f in (("all",) if query.all_fields else ()) + query.fields]
+        study, series = query.study_uid, query.series_uid
+        if query.level == "studies":
+            path, params = "/studies", [*params, ("StudyInstanceUID", study)]
+        elif query.level == "series":
+            path, params = f"/studies/{study}/series", params + _series_key(series)
+        else:
+            path = f"/studies/{study}" + (f"/series/{series}" if series else "") + "/instances"
+        try:
+            return await self._qido(path, params, query.level, query.public_base)
+        except NotFound:
+            return []
+
     async def _qido(
-        self, path: str, params: list[tuple[str, str]], level: str = "studies"
+        self, path: str, params: list[tuple[str, str]], level: str = "studies", public_base: str | None = None
     ) -> list[DicomJson]:
+        """``public_base`` None: our own search (a 404 is the archive's inconsistency, 502); else
+        QIDO-RS under an Endpoint (a 404 is NotFound, RetrieveURLs moved under it)."""
         # "*" and "?" stay unescaped: archives differ in decoding %2A, and a literal wildcard
         # gives the same superset everywhere, which StudyQuery.matches() then narrows to exact values.
         query = urlencode(params, quote_via=quote, safe="*?")
@@ -130,6 +150,8 @@ class DicomWebSource:
         try:
             response = await self._send(request, stream=True)
         except NotFound:
+            if public_base is not None:
+                raise
             # Our search, not the client's resource: a 404 is the archive's inconsistency (it
             # listed the study) or a wrong endpoint, never "not found" for the client.
             raise UpstreamError(f"the image archive answered 404 to a QIDO-RS search for {level}") from None
@@ -145,7 +167,7 @@ class DicomWebSource:
         datasets, dropped = dj.clean_datasets(found)
         if dropped:
             log.warning("image archive QIDO-RS answer for %s: %d unusable values dropped", level, dropped)
-        _move_retrieve_urls(datasets, "")  # the archive's own addresses stay here
+        _move_retrieve_urls(datasets, public_base or "")  # the archive's own addresses stay here
         return datasets
 
     # ------------------------------------------------------------------ retrieve (WADO-RS)
@@ -283,6 +305,10 @@ def _identity(response: httpx.Response) -> bool:
 
 def _header_safe(value: str) -> bool:
     return value.isascii() and value.isprintable()
+
+
+def _series_key(series_uid: str | None) -> list[tuple[str, str]]:
+    return [("SeriesInstanceUID", series_uid)] if series_uid else []
 
 
 def _move_retrieve_urls(datasets: list[DicomJson], public_base: str) -> None:

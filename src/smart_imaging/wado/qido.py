@@ -30,7 +30,7 @@ MAX_KEYS = 64
 MAX_VALUE = 1024
 MAX_LIMIT = 100_000
 _TAG = re.compile(r"[0-9A-Fa-f]{8}", re.ASCII)
-_DIGITS = re.compile(r"[0-9]{1,12}", re.ASCII)
+_DIGITS = re.compile(r"[0-9]{1,18}", re.ASCII)
 _CONTROL = ("limit", "offset", "fuzzymatching", "includefield")
 DEFAULT_FIELDS: dict[Level, tuple[str, ...]] = {
     "studies": tags.STUDY_FIELDS,

@@ -29,8 +29,9 @@ from ...dicom import json_model as dj
 from ...dicom import multipart, tags
 from ...errors import BadRequest, NotFound, SmartImagingError, UpstreamError
 from ...wado.negotiate import InstanceSyntaxes
+from ...wado.qido import QidoQuery
 from ..base import SeriesRecord, StudyQuery, StudyRecord, WadoRequest, WadoResponse
-from . import census, progress, scu, wado
+from . import census, progress, qido, scu, wado
 from . import identifiers as ids
 from .cache import TransferCache
 from .storage_scp import SCPS, Route, StorageScp
@@ -90,6 +91,10 @@ class DimseSource:
         )
         return [StudyRecord(study, found) for (study, _), found in zip(studies, series, strict=True)]
 
+    async def query(self, query: QidoQuery) -> list[dict[str, Any]]:
+        """QIDO-RS under an Endpoint: C-FIND at the level asked (``qido``)."""
+        return await self._in(self._find_pool, qido.records, self.peer, query)
+
     def _find(self, identifier: Dataset) -> list[Dataset]:
         with scu.find_session(self.peer) as session:
             return session.find(identifier)
@@ -100,7 +105,7 @@ class DimseSource:
         study_uid, patient = _uid(study), dj.text(study, tags.PatientID)
         records: list[SeriesRecord] = []
         with scu.find_session(self.peer) as session:
-            answers = _find_with_patient(session, ids.series_identifier(study_uid))
+            answers = qido.find_with_patient(session, ids.series_identifier(study_uid))
             for answer in ids.of_study(answers, study_uid, patient, "series"):
                 series = ids.to_json(answer, tags.SERIES_FIELDS)
                 series_uid = ids.clean(str(answer.get("SeriesInstanceUID", "") or ""))
@@ -108,7 +113,7 @@ class DimseSource:
                     continue
                 instances = None
                 if include_instances:
-                    found = _find_with_patient(session, ids.instance_identifier(study_uid, series_uid))
+                    found = qido.find_with_patient(session, ids.instance_identifier(study_uid, series_uid))
                     kept = ids.of_study(found, study_uid, patient, "instances")
                     instances = [ids.to_json(a, tags.INSTANCE_FIELDS) for a in kept]
                 records.append(SeriesRecord(series, instances))
@@ -346,21 +351,6 @@ async def _leased(body: AsyncIterator[bytes], lease: _Lease) -> AsyncIterator[by
             yield chunk
     finally:
         lease.release()
-
-
-def _find_with_patient(session: scu.FindSession, identifier: Dataset) -> list[Dataset]:
-    """``identifier`` asking for PatientID too; without it when the archive refuses that key
-    (PatientID is a study-level key of the Study Root model, PS3.4 C.6.2.1)."""
-    asking = ids.with_patient_id(identifier)
-    try:
-        return session.find(asking)
-    except UpstreamError as exc:
-        log.info(
-            "C-FIND with PatientID at %s level refused (%s); asking without it",
-            identifier.QueryRetrieveLevel,
-            exc,
-        )
-        return session.find(identifier)
 
 
 def _uid(study: dict[str, Any]) -> str:

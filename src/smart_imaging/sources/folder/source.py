@@ -18,9 +18,10 @@ import anyio
 
 from ...config.tenant import FolderImages
 from ...errors import NotFound, UpstreamError
-from ..base import StudyQuery, StudyRecord, WadoRequest, WadoResponse
-from ..stored import checks
-from . import index, query, retrieve
+from ...wado.qido import QidoQuery
+from ..base import DicomJson, StudyQuery, StudyRecord, WadoRequest, WadoResponse
+from ..stored import StoredInstance, checks
+from . import index, qido, query, retrieve
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,6 +47,10 @@ class FolderSource:
         await self._ready()
         return await self._with_index(lambda conn: query.search(conn, study_query))
 
+    async def query(self, request: QidoQuery) -> list[DicomJson]:
+        await self._ready()
+        return await self._with_index(lambda conn: qido.records(conn, request))
+
     async def retrieve(self, request: WadoRequest) -> WadoResponse:
         """Answer from the files as indexed; every file is checked before the answer starts.
 
@@ -70,7 +75,7 @@ class FolderSource:
     async def aclose(self) -> None:
         return None
 
-    async def _instances(self, request: WadoRequest) -> list[query.IndexedInstance]:
+    async def _instances(self, request: WadoRequest) -> list[StoredInstance]:
         return await self._with_index(
             lambda conn: query.instances(
                 conn,
@@ -120,11 +125,11 @@ class FolderSource:
         return await anyio.to_thread.run_sync(run)
 
 
-def _any_stale(found: list[query.IndexedInstance]) -> bool:
+def _any_stale(found: list[StoredInstance]) -> bool:
     return any(checks.stale(item) for item in found)
 
 
-def _first_problem(found: list[query.IndexedInstance]) -> UpstreamError | None:
+def _first_problem(found: list[StoredInstance]) -> UpstreamError | None:
     return next((error for item in found if (error := checks.problem(item)) is not None), None)
 
 
