@@ -27,12 +27,24 @@ from .errors import ConfigError, SmartImagingError
 from .fhir.outcome import operation_outcome
 from .http_client import BACKENDS, create_client
 from .observability import AccessLogMiddleware, Metrics, install_log_filters, redact_path
-from .routes import fhir, oauth, wado
+from .routes import fhir, oauth, qido, wado
 from .routes.context import AppState
 from .settings import Settings
 from .tenants.registry import TenantRegistry, load_dir
 
 log = logging.getLogger("smart_imaging")
+
+
+def qido_routes(prefix: str) -> list[BaseRoute]:
+    """QIDO-RS under an Endpoint address (PS3.18 10.6); matched before :func:`wado_route`, whose
+    ``studies/{rest:path}`` would take the series and instances collections."""
+    base = prefix + "/wado/{binding}/studies"
+    return [
+        Route(base, qido.studies, methods=["GET"]),
+        Route(base + "/{study}/series", qido.series, methods=["GET"]),
+        Route(base + "/{study}/series/{series}/instances", qido.instances, methods=["GET"]),
+        Route(base + "/{study}/instances", qido.instances, methods=["GET"]),
+    ]
 
 
 def wado_route(prefix: str) -> Route:
@@ -75,7 +87,9 @@ def create_app(
     metrics, drain = Metrics(), drain or Drain()
     install_log_filters()
     routes: list[BaseRoute] = [
+        *qido_routes("/{tenant}"),
         wado_route("/{tenant}"),
+        *qido_routes("/dyn/{config}"),
         wado_route("/dyn/{config}"),
         *probe_routes(metrics, drain),
         *tenant_routes("/dyn/{config}"),
