@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import Forbidden, Unauthorized
+from ..state import SharedState
 from .backend import BackendTokens
 from .base import AccessGrant, AuthRequest
 from .claims import check_token, normalize_audience, require_patient
-from .decision_cache import DecisionCache, Outcome, Refusal, token_key
+from .decision_cache import DecisionCache, Outcome, Refusal, SharedOutcomes, token_key
 from .discovery import Discovery
+from .grant_json import grant_from_json, grant_to_json
 from .parts import Authority, PatientResolver, RequestBinder, TokenVerifier, VerifiedToken
 from .quirks import Quirks
 from .scopes import parse_scopes
@@ -56,7 +58,9 @@ class ComposedAuthorizer:
 
     ``discovery`` (SMART types) answers ``ehr_configuration``; ``backend`` is the server's own
     backend-services client shared by the parts, or None (mock, Meditech); ``authority`` is the
-    tenant's own authorization server (``smart-on-fhir-independent``), or None.
+    tenant's own authorization server (``smart-on-fhir-independent``), or None. ``shared``: where
+    decisions are shared with other replicas (``smart_imaging.state``, in this tenant's
+    namespace), or None for this process only.
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class ComposedAuthorizer:
         refuse_all: Refusal | None = None,
         authority: Authority | None = None,
         clock: Callable[[], float] = time.time,
+        shared: SharedState | None = None,
     ) -> None:
         self.verifier = verifier
         self.patients = patients
@@ -83,7 +88,8 @@ class ComposedAuthorizer:
         self._refuse_all = refuse_all
         self.authority = authority
         self._clock = clock
-        self._decisions: DecisionCache[AccessGrant] = DecisionCache(MAX_DECISIONS)
+        outcomes = SharedOutcomes(shared, grant_to_json, grant_from_json) if shared is not None else None
+        self._decisions: DecisionCache[AccessGrant] = DecisionCache(MAX_DECISIONS, shared=outcomes)
 
     async def authorize(self, request: AuthRequest) -> AccessGrant:
         if self._refuse_all is not None:

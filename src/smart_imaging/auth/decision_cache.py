@@ -7,13 +7,23 @@ for a few seconds, stored as a ``Refusal`` (the data to build the error, never t
 itself) so every request gets its own exception; transient failures (503/502) are not cached. The
 cache is a bounded ``smart_imaging.cache.TtlCache``. Concurrent callers asking about the same key
 while a decision is being made share that one computation.
+
+With ``SharedOutcomes`` the outcomes are also written to a shared store (``smart_imaging.state``,
+Redis for replicas) as JSON, grants and refusals alike (never exception objects), and a miss here
+is looked up there before computing: one introspection per token across replicas. A copy read
+from the store lives here only for the seconds it has left there, so a revocation is seen by
+every replica within the TTL. Single flight stays per process (two replicas missing the same key
+at the same moment both compute; the later write wins). An unreachable store is a miss.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import hashlib
+import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,6 +31,9 @@ from typing import Any, Generic, TypeVar
 
 from ..cache import TtlCache
 from ..errors import SmartImagingError
+from ..state import SharedState, StateUnavailable
+
+log = logging.getLogger("smart_imaging.auth")
 
 V = TypeVar("V")
 
@@ -52,6 +65,29 @@ class Refusal:
         for name, value in self.attributes:
             setattr(exc, name, copy.copy(value))
         return exc
+
+    def to_json(self) -> dict[str, Any]:
+        """The refusal as JSON data: the error class by its dotted name, never pickled."""
+        kind = f"{self.kind.__module__}.{self.kind.__qualname__}"
+        return {"kind": kind, "args": list(self.args), "attributes": dict(self.attributes)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Refusal:
+        """Back from ``to_json``; only classes of the one exception tree (else ValueError)."""
+        kind = _error_classes().get(data["kind"])
+        if kind is None or not isinstance(data["args"], list) or not isinstance(data["attributes"], dict):
+            raise ValueError("not a refusal of this server")
+        return cls(kind, tuple(data["args"]), tuple(data["attributes"].items()))
+
+
+def _error_classes() -> dict[str, type[SmartImagingError]]:
+    found: dict[str, type[SmartImagingError]] = {}
+    pending: list[type[SmartImagingError]] = [SmartImagingError]
+    while pending:
+        kind = pending.pop()
+        found[f"{kind.__module__}.{kind.__qualname__}"] = kind
+        pending += kind.__subclasses__()
+    return found
 
 
 class SingleFlight(Generic[V]):
@@ -117,12 +153,62 @@ class Outcome(Generic[V]):
         return self.value
 
 
-class DecisionCache(Generic[V]):
-    """``TtlCache`` + ``SingleFlight``: compute an ``Outcome`` once per key and remember it."""
+@dataclass(frozen=True)
+class SharedOutcomes(Generic[V]):
+    """Where a ``DecisionCache`` shares its outcomes: ``state`` (keys already in the user's
+    namespace, ``state.scoped``), values as JSON through ``encode``/``decode``. An outcome that
+    does not encode stays in this process; one that does not decode is a miss."""
 
-    def __init__(self, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+    state: SharedState
+    encode: Callable[[V], Any]
+    decode: Callable[[Any], V]
+
+    async def load(self, key: str) -> Outcome[V] | None:
+        """The stored outcome with the seconds it has left as its TTL, or None."""
+        try:
+            found = await self.state.get_ttl(key)
+        except StateUnavailable:
+            return None
+        if found is None:
+            return None
+        try:
+            data = json.loads(found[0])
+            if "refusal" in data:
+                return Outcome(None, Refusal.from_json(data["refusal"]), found[1])
+            return Outcome(self.decode(data["grant"]), None, found[1])
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.debug("shared decision %s ignored: %s", key[:8], type(exc).__name__)
+            return None
+
+    async def store(self, key: str, outcome: Outcome[V]) -> None:
+        if not outcome.ttl > 0:
+            return  # not to be remembered (a TTL of 0 or NaN)
+        try:
+            data = (
+                {"refusal": outcome.refusal.to_json()}
+                if outcome.refusal is not None
+                else {"grant": self.encode(outcome.unwrap())}
+            )
+            text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError):
+            return  # not JSON: remembered in this process only
+        with contextlib.suppress(StateUnavailable):  # remembered here; the outage is logged once
+            await self.state.set(key, text, outcome.ttl)
+
+
+class DecisionCache(Generic[V]):
+    """``TtlCache`` + ``SingleFlight``: compute an ``Outcome`` once per key and remember it
+    (here, and in ``shared`` when given)."""
+
+    def __init__(
+        self,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+        shared: SharedOutcomes[V] | None = None,
+    ) -> None:
         self._cache: TtlCache[str, Outcome[V]] = TtlCache(max_entries, clock=clock)
         self._flight: SingleFlight[Outcome[V]] = SingleFlight()
+        self._shared = shared
 
     async def get_or_compute(self, key: str, compute: Callable[[], Awaitable[Outcome[V]]]) -> V:
         """The remembered outcome for ``key``, else computed once; a refusal raises a new error on
@@ -133,7 +219,12 @@ class DecisionCache(Generic[V]):
         return cached.unwrap()
 
     async def _compute_and_store(self, key: str, compute: Callable[[], Awaitable[Outcome[V]]]) -> Outcome[V]:
-        outcome = await compute()
+        shared = self._shared
+        outcome = await shared.load(key) if shared is not None else None
+        if outcome is None:
+            outcome = await compute()
+            if shared is not None:
+                await shared.store(key, outcome)
         self._cache.put(key, outcome, outcome.ttl)
         return outcome
 
