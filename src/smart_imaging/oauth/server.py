@@ -19,6 +19,7 @@ from .clients import ClientPolicy
 from .ehr_client import EhrClient
 from .flow import BrowserFlow
 from .grants import SUPPORTED
+from .store import StateStore
 from .tokens import TokenService
 
 log = logging.getLogger("smart_imaging.oauth")
@@ -35,14 +36,20 @@ class AuthorizationServer:
         *,
         url_allowed: Callable[[str], bool] | None = None,
         state_dir: Path | None = None,
+        store: StateStore | None = None,
     ) -> None:
+        """``store``: the shared store (``redis_store``, with Redis), else the SQLite file of
+        ``state_dir`` (``stores``)."""
         self.settings = config.oauth_settings
         self.policy = ClientPolicy(self.settings)
         self.ehr = EhrClient(config, discovery, http, url_allowed)
-        self._lease = stores.acquire(state_dir)
-        self.store_path = self._lease.store.path
-        self.tokens = TokenService(self._lease.store, self.policy, self.settings)
-        self.flow = BrowserFlow(self._lease.store, self.policy, self.ehr, self.tokens, self.settings)
+        self._lease = stores.acquire(state_dir) if store is None else None
+        self.store_path = self._lease.store.path if self._lease is not None else None
+        if self._lease is not None:
+            store = self._lease.store
+        assert store is not None
+        self.tokens = TokenService(store, self.policy, self.settings)
+        self.flow = BrowserFlow(store, self.policy, self.ehr, self.tokens, self.settings)
         self._warned_dir = False
         if not self.policy.open_mode and not self.policy.registered:
             log.warning(
@@ -59,12 +66,13 @@ class AuthorizationServer:
         return await self.tokens.lookup(token)
 
     async def aclose(self) -> None:
-        await self._lease.aclose()
+        if self._lease is not None:
+            await self._lease.aclose()
 
     def check_state_dir(self, configured: Path | None) -> None:
         """Warn once when the process settings name another state folder than the one in use
         (the tenant registry does not pass ``Settings.state_dir`` through: the environment's is used)."""
-        if configured is None or self._warned_dir:
+        if configured is None or self._warned_dir or self.store_path is None:
             return
         if (configured / stores.FILE_NAME).absolute() != self.store_path:
             self._warned_dir = True
