@@ -32,7 +32,9 @@ from ..auth.pins import PatientPins, gate
 from ..auth.quirks import BY_TYPE, MOCK, Quirks
 from ..config.tenant import MockAuthorization, SmartAuthorization
 from ..errors import ConfigError
+from ..oauth.redis_store import SharedStateStore
 from ..oauth.server import AuthorizationServer
+from ..state import SharedState, digest, scoped
 
 
 def build_authorizer(
@@ -40,16 +42,24 @@ def build_authorizer(
     http: httpx.AsyncClient,
     url_allowed: Callable[[str], bool] | None = None,
     state_dir: Path | None = None,
+    *,
+    shared: SharedState | None = None,
+    tenant: str = "",
 ) -> ComposedAuthorizer:
     """Make the authorizer a tenant's ``authorization`` section asks for. ``url_allowed``
     (dynamic tenants) must accept every endpoint discovery finds. ``state_dir``: where a
     ``smart-on-fhir-independent`` tenant keeps its state (None: ``SMART_IMAGING_STATE_DIR``, else
-    the default of ``oauth.stores``)."""
+    the default of ``oauth.stores``). ``shared``: the app's shared state; when it is shared with
+    other processes (Redis), decisions are cached there under this ``tenant`` and this config,
+    and a ``smart-on-fhir-independent`` tenant keeps its state there instead of SQLite."""
+    replicated = shared if shared is not None and shared.shared else None
     if isinstance(config, MockAuthorization):
         return build_mock_authorizer(config)
     if config.type == "smart-on-fhir-independent":
-        return build_independent_authorizer(config, http, url_allowed, state_dir)
-    return build_smart_authorizer(config, http, url_allowed)
+        store = SharedStateStore(replicated) if replicated is not None else None
+        return build_independent_authorizer(config, http, url_allowed, state_dir, store)
+    decisions = scoped(replicated, "authz", digest(tenant, config.model_dump_json())) if replicated else None
+    return build_smart_authorizer(config, http, url_allowed, decisions)
 
 
 def build_mock_authorizer(config: MockAuthorization) -> ComposedAuthorizer:
@@ -62,8 +72,13 @@ def build_mock_authorizer(config: MockAuthorization) -> ComposedAuthorizer:
 
 
 def build_smart_authorizer(
-    config: SmartAuthorization, http: httpx.AsyncClient, url_allowed: Callable[[str], bool] | None = None
+    config: SmartAuthorization,
+    http: httpx.AsyncClient,
+    url_allowed: Callable[[str], bool] | None = None,
+    decisions: SharedState | None = None,
 ) -> ComposedAuthorizer:
+    """``decisions``: where grants and refusals are shared with other replicas (a namespace of
+    the shared state, keyed by tenant and config), or None for this process only."""
     quirks = BY_TYPE[config.type]
     discovery = _discovery(config, http, url_allowed)
     backend = _backend(config, quirks, discovery, http)
@@ -84,6 +99,7 @@ def build_smart_authorizer(
         discovery=discovery,
         backend=backend,
         refuse_all=gate(config.type, config.allowInsecurePatientFromRequest) if pinned else None,
+        shared=decisions,
     )
 
 
@@ -92,12 +108,16 @@ def build_independent_authorizer(
     http: httpx.AsyncClient,
     url_allowed: Callable[[str], bool] | None = None,
     state_dir: Path | None = None,
+    store: SharedStateStore | None = None,
 ) -> ComposedAuthorizer:
     """``smart-on-fhir-independent``: the tenant is its own authorization server (dual launch,
     ``smart_imaging.oauth``); its tokens are checked in its store on every request (no decision
-    cache, so revocation is immediate), and the Patient comes stored with the token."""
+    cache, so revocation is immediate), and the Patient comes stored with the token. ``store``:
+    the shared store with Redis, else SQLite in ``state_dir``."""
     discovery = _discovery(config, http, url_allowed)
-    server = AuthorizationServer(config, discovery, http, url_allowed=url_allowed, state_dir=state_dir)
+    server = AuthorizationServer(
+        config, discovery, http, url_allowed=url_allowed, state_dir=state_dir, store=store
+    )
     return ComposedAuthorizer(
         LocalTokenVerifier(server),
         StoredPatients(),

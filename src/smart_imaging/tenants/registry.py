@@ -21,6 +21,7 @@ from ..config.loader import check_depth, contains_env, decode_dynamic, parse_con
 from ..config.tenant import DimseImages, FolderImages, TenantConfig
 from ..errors import BadRequest, ConfigError, NotFound
 from ..sources import ImageSource
+from ..state import SharedState
 from .authorizers import build_authorizer
 from .sources import build_source
 
@@ -78,8 +79,10 @@ class TenantRegistry:
         dynamic: bool = False,
         allow: tuple[str, ...] = (),
         max_dynamic: int = 64,
+        state: SharedState | None = None,
     ) -> None:
         self._http = http
+        self._state = state  # the app's shared state (``smart_imaging.state``), for the authorizers
         self._static = {name: self._build(name, name, cfg) for name, cfg in configs.items()}
         self._dynamic_on = dynamic
         self._allow = tuple(a.lower().replace("[", "").replace("]", "") for a in allow)  # [::1] -> ::1
@@ -160,7 +163,9 @@ class TenantRegistry:
             key=key,
             path=path,
             config=config,
-            authorizer=build_authorizer(config.authorization, self._http, allowed),
+            authorizer=build_authorizer(
+                config.authorization, self._http, allowed, shared=self._state, tenant=key
+            ),
             source=build_source(config.images, self._http),
         )
 
