@@ -43,3 +43,24 @@ def test_unset_secret_gives_random_key() -> None:
     token = seal(Binding("t", "1.2", None, int(time.time()) + 60), a)
     with pytest.raises(Forbidden):
         open_binding(token, b)
+
+
+def test_token_digest_is_keyed_stable_and_bound_into_the_binding() -> None:
+    """Issue 11.1: the binding carries a keyed digest of the token that searched, never the token
+    or its plain hash; ``same_token`` compares in constant time."""
+    import hashlib
+
+    from smart_imaging.binding import same_token, token_digest
+
+    key, _ = key_from_secret("secret")
+    other_key, _ = key_from_secret("another secret")
+    digest = token_digest("token-a", key)
+    assert digest == token_digest("token-a", key) != token_digest("token-b", key)
+    assert digest != token_digest("token-a", other_key)
+    assert token_digest(None, key) == token_digest("", key) != digest
+    assert hashlib.sha256(b"token-a").hexdigest()[:22] not in digest and "token-a" not in digest
+    sealed = seal(Binding("t", "1.2", "p", int(time.time()) + 60, "MRN", digest), key)
+    opened = open_binding(sealed, key)
+    assert opened.token_digest == digest and same_token(opened, digest)
+    assert not same_token(opened, token_digest("token-b", key))
+    assert not same_token(Binding("t", "1.2", "p", 0), digest)  # a binding bound to no token
