@@ -29,7 +29,9 @@ from .http_client import BACKENDS, create_client
 from .observability import AccessLogMiddleware, Metrics, install_log_filters, redact_path
 from .routes import fhir, oauth, qido, wado
 from .routes.context import AppState
+from .routes.study_guard import shared_guard
 from .settings import Settings
+from .state import open_state
 from .tenants.registry import TenantRegistry, load_dir
 
 log = logging.getLogger("smart_imaging")
@@ -122,26 +124,33 @@ def binding_key(secret: str | None) -> OctKey:
 def _lifespan(
     settings: Settings, configs: Mapping[str, TenantConfig], key: OctKey
 ) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
-    """The app's lifespan: one outbound client and the tenant registry built on it."""
+    """The app's lifespan: one outbound client, the shared state (in-process, or Redis with
+    ``settings.redis_url``) and the tenant registry built on them."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with create_client(settings.http_timeout, settings.http_backend) as http:
-            registry = TenantRegistry(
-                configs,
-                http,
-                dynamic=settings.dynamic_tenants,
-                allow=settings.dynamic_upstream_allow,
-                max_dynamic=settings.max_dynamic_tenants,
-            )
-            app.state.smart_imaging = state = AppState(
-                settings=settings, registry=registry, key=key, http=http
-            )
+            shared = await open_state(settings.redis_url, key.raw_value)
             try:
-                yield
+                registry = TenantRegistry(
+                    configs,
+                    http,
+                    dynamic=settings.dynamic_tenants,
+                    allow=settings.dynamic_upstream_allow,
+                    max_dynamic=settings.max_dynamic_tenants,
+                    state=shared,
+                )
+                guard = shared_guard(shared, configs)
+                app.state.smart_imaging = state = AppState(
+                    settings=settings, registry=registry, key=key, http=http, study_guard=guard
+                )
+                try:
+                    yield
+                finally:
+                    await state.aclose()  # audit windows emitted, decision points closed
+                    await registry.aclose()
             finally:
-                await state.aclose()  # audit windows emitted, decision points closed
-                await registry.aclose()
+                await shared.aclose()
 
     return lifespan
 

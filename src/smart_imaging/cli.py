@@ -72,7 +72,16 @@ def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="seconds in-flight requests get to finish after SIGTERM "
         "(env SMART_IMAGING_SHUTDOWN_TIMEOUT, default 30)",
     )
+    _add_state_option(serve)
     serve.add_argument("--log-level", default="info")
+
+
+def _add_state_option(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--redis-url",
+        help="Redis for state shared by replicas and workers, redis://host:port/db "
+        "(env SMART_IMAGING_REDIS_URL, better for a URL with a password; default: none, per process)",
+    )
 
 
 def _add_optional_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -127,6 +136,7 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
         dynamic_upstream_allow=allow,
         workers=args.workers,
         shutdown_timeout=args.shutdown_timeout,
+        redis_url=args.redis_url,
     )
 
 

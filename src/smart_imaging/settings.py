@@ -30,6 +30,9 @@ class Settings:
     # SMART_IMAGING_AUDIT: where AuditEvents go, comma-separated stdout, file:/path,
     # fhir:https://server/fhir (services.audit_trail); unset: no audit events
     audit: str | None = None
+    # SMART_IMAGING_REDIS_URL: shared state for replicas and workers (``smart_imaging.state``):
+    # decisions, study checks, dual-launch state; unset: each process keeps its own
+    redis_url: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -85,6 +88,8 @@ def _capacity_from_env(env: Mapping[str, str]) -> dict[str, object]:
         values["expose_pid"] = env["SMART_IMAGING_EXPOSE_PID"].lower() in _TRUE
     if env.get("SMART_IMAGING_HTTP_BACKEND"):
         values["http_backend"] = env["SMART_IMAGING_HTTP_BACKEND"].strip().lower()
+    if env.get("SMART_IMAGING_REDIS_URL", "").strip():
+        values["redis_url"] = env["SMART_IMAGING_REDIS_URL"].strip()
     return values
 
 
@@ -104,5 +109,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SMART_IMAGING_EXPOSE_PID": "1" if settings.expose_pid else "",
         "SMART_IMAGING_HTTP_BACKEND": settings.http_backend,
         "SMART_IMAGING_AUDIT": settings.audit,
+        "SMART_IMAGING_REDIS_URL": settings.redis_url,
     }
     return {name: str(value) for name, value in pairs.items() if value not in (None, "")}
