@@ -16,6 +16,7 @@ the sizes the socket delivers.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -124,11 +125,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 data=await _content(request),
                 allow_redirects=False,
                 compress=None,
-                timeout=aiohttp.ClientTimeout(
-                    connect=timeout.get("pool"),
-                    sock_connect=timeout.get("connect"),
-                    sock_read=timeout.get("read"),
-                ),
+                timeout=_timeout(timeout.get("pool"), timeout.get("connect"), timeout.get("read")),
             )
         return httpx.Response(
             status_code=response.status,
@@ -142,6 +139,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+@functools.lru_cache(maxsize=64)  # a few distinct timeouts; an attrs object per request costs
+def _timeout(pool: float | None, connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+    """httpx's timeouts as aiohttp's: pool -> connect (waiting for a connection included),
+    connect -> sock_connect, read -> sock_read (between two reads); no total limit."""
+    return aiohttp.ClientTimeout(connect=pool, sock_connect=connect, sock_read=read)
 
 
 async def _content(request: httpx.Request) -> bytes | None:
