@@ -14,12 +14,12 @@ import httpx
 import psutil
 import pytest
 
+from smart_imaging.settings import Settings, settings_env
+
 from .conftest import dicomweb_tenant, mock_patient
 from .orthanc import Orthanc
 from .sample_dicom import SampleData
 from .serve_process import ServeProcess, endpoint
-
-pytestmark = pytest.mark.integration
 
 MRN = "77654033"
 PID_HEADER = "x-smart-imaging-pid"
@@ -47,6 +47,7 @@ def two_workers(tmp_path: Path, orthanc: Orthanc, sample_data: SampleData) -> It
         server.stop()
 
 
+@pytest.mark.integration
 def test_bindings_open_in_every_worker(two_workers: ServeProcess, sample_data: SampleData) -> None:
     address, study = endpoint(two_workers.url, "clinic", "pat-a")  # one search, one worker
     assert two_workers.process is not None
@@ -67,6 +68,7 @@ def test_bindings_open_in_every_worker(two_workers: ServeProcess, sample_data: S
     assert "shared by the 2 workers" in log
 
 
+@pytest.mark.integration
 def test_metrics_are_summed_across_workers(two_workers: ServeProcess) -> None:
     address, study = endpoint(two_workers.url, "clinic", "pat-a")
     for _ in range(30):  # fresh connections: both workers answer some (previous test)
@@ -78,6 +80,7 @@ def test_metrics_are_summed_across_workers(two_workers: ServeProcess) -> None:
     assert float(found.group(1)) == 30  # whichever worker answers /metrics counts all 30
 
 
+@pytest.mark.integration
 def test_a_worker_that_dies_is_replaced(two_workers: ServeProcess) -> None:
     assert two_workers.process is not None
     victim = psutil.Process(worker_pids(two_workers)[0])
@@ -98,3 +101,24 @@ def test_a_worker_that_dies_is_replaced(two_workers: ServeProcess) -> None:
         httpx.get(f"{address}/studies/{study}/metadata", headers={"Authorization": "Bearer t"}).status_code
         == 200
     )
+
+
+def test_workers_rebuild_the_parents_settings_from_the_environment(tmp_path: Path) -> None:
+    """What ``serve --workers N`` hands its workers (``settings_env``) gives back the same settings."""
+    settings = Settings(
+        config_dir=tmp_path,
+        base_url="https://imaging.example",
+        host="0.0.0.0",
+        port=8123,
+        dynamic_tenants=True,
+        dynamic_upstream_allow=("127.0.0.1", "archive:8042"),
+        key="k" * 40,
+        state_dir=tmp_path / "state",
+        workers=3,
+        shutdown_timeout=12.5,
+        expose_pid=True,
+        http_backend="httpx",
+    )
+    rebuilt = Settings.from_env(settings_env(settings))
+    assert rebuilt == Settings(**{**settings.__dict__, "workers": None})  # workers: the parent's business
+    assert Settings.from_env(settings_env(Settings())) == Settings()
