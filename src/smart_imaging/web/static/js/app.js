@@ -7,6 +7,7 @@ import { mountTrace } from "./ui-trace.js";
 import { renderConnect } from "./ui-connect.js";
 import { renderPatient } from "./ui-patient.js";
 import { renderViewer } from "./ui-viewer.js";
+import { findStudy } from "./fhir.js";
 
 const $ = (id) => document.getElementById(id);
 const screens = { connect: $("screen-connect"), patient: $("screen-patient"), viewer: $("screen-viewer") };
@@ -108,15 +109,23 @@ function showPatient() {
   patientScreen.focusStudies();
 }
 
+/** A fresh Endpoint for a study: search again (patient and identifier) with a valid token. */
+async function refreshStudy(study) {
+  const patient = session.imaging.patient || session.patient;
+  return findStudy(session.imaging.url, patient, study.uid, await getImagingToken());
+}
+
 async function openStudy(study) {
   const startedAt = performance.now();
   if (!study.wado) { message("This study has no WADO-RS Endpoint the viewer can use."); return; }
   message(null);
   stopScreen();
   show("viewer");
-  let token;
-  try { token = await getImagingToken(); } catch (err) { message(err.message); return; }
-  controller = renderViewer(screens.viewer, { study, token, startedAt, onBack: showPatient, onError: () => {} });
+  // WADO-RS gets the token the study was found with (IG); a 403 searches again (refreshStudy).
+  if (!study.token) {
+    try { study = { ...study, token: await getImagingToken() }; } catch (err) { message(err.message); return; }
+  }
+  controller = renderViewer(screens.viewer, { study, startedAt, refresh: refreshStudy, onBack: showPatient, onError: () => {} });
   document.title = `${study.description || "Study"} - SMART Imaging Viewer`;
 }
 

@@ -8,10 +8,10 @@ import { LaunchError } from "./http.js";
 
 export const DUAL_CAPABILITY = "smart-imaging-access-dual-launch";
 
-/** The associated_endpoints entry of the EHR's smart-configuration carrying `capability`. */
-export function associatedEndpoint(config, capability) {
+/** The associated_endpoints entry of the EHR's smart-configuration carrying every one of `capabilities`. */
+export function associatedEndpoint(config, ...capabilities) {
   const found = ((config && config.associated_endpoints) || [])
-    .find((e) => e && typeof e.url === "string" && (e.capabilities || []).includes(capability));
+    .find((e) => e && typeof e.url === "string" && capabilities.every((c) => (e.capabilities || []).includes(c)));
   return found ? found.url.replace(/\/+$/, "") : null;
 }
 

@@ -69,9 +69,13 @@ export async function clinicalSummary(fhirBase, patientId, token) {
   };
 }
 
-/** The patient's studies, each with its resolved WADO-RS Endpoints. */
-export async function searchStudies(imagingBase, patientId, token) {
+/**
+ * The patient's studies, each with its resolved WADO-RS Endpoints and the token that found them
+ * (`study.token`): retrievals present that same token (IG "Retrieving images").
+ */
+export async function searchStudies(imagingBase, patientId, token, identifier = null) {
   let url = `${imagingBase}/ImagingStudy?patient=${encodeURIComponent(patientId)}&_include=ImagingStudy:endpoint`;
+  if (identifier) url += `&identifier=${encodeURIComponent(identifier)}`;
   const studies = [];
   for (let page = 0; url && page < MAX_PAGES; page++) {
     const bundle = await getJson("ImagingStudy", url, token, "The imaging server (ImagingStudy search)");
@@ -79,11 +83,17 @@ export async function searchStudies(imagingBase, patientId, token) {
       const study = entry.resource;
       if (!study || study.resourceType !== "ImagingStudy") continue;
       if (entry.search && entry.search.mode === "include") continue;
-      studies.push(describeStudy(study, resolveEndpoints(study, bundle, entry.fullUrl)));
+      studies.push({ ...describeStudy(study, resolveEndpoints(study, bundle, entry.fullUrl)), token });
     }
     url = ((bundle.link || []).find((l) => l.relation === "next") || {}).url;
   }
   return studies;
+}
+
+/** One study found again by its Study Instance UID (a fresh Endpoint for `token`), or null. */
+export async function findStudy(imagingBase, patientId, studyUid, token) {
+  const found = await searchStudies(imagingBase, patientId, token, `urn:oid:${studyUid}`);
+  return found.find((s) => s.uid === studyUid) || null;
 }
 
 /** Resolve every `study.endpoint` reference per FHIR R4 2.3.0.4 (references in bundles). */

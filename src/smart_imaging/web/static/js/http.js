@@ -6,13 +6,14 @@ export class LaunchError extends Error {
 }
 
 export class HttpError extends Error {
-  constructor(what, status, detail, retryAfter = null, headers = null) {
+  constructor(what, status, detail, retryAfter = null, headers = null, code = null) {
     super(`${what} answered ${status}${detail ? `: ${detail}` : ""}`);
     this.name = "HttpError";
     this.status = status;
     this.detail = detail;
     this.retryAfter = retryAfter;
     this.challenge = headers ? headers.get("WWW-Authenticate") : null;
+    this.code = code; // the body's machine-readable "error" (WADO routes), e.g. partial_study
   }
 }
 
@@ -26,22 +27,30 @@ export function retryAfterSeconds(value, now = Date.now()) {
 
 /** The most useful sentence in an error body. */
 export async function errorDetail(response) {
+  return (await errorBody(response)).detail;
+}
+
+/** The error body's most useful sentence and its machine-readable code (JSON "error"), if any. */
+export async function errorBody(response) {
   let text = "";
-  try { text = await response.text(); } catch { return ""; }
+  try { text = await response.text(); } catch { return { detail: "", code: null }; }
   try {
     const body = JSON.parse(text);
     if (body.resourceType === "OperationOutcome") {
-      return (body.issue || []).map((i) => i.diagnostics || (i.details && i.details.text) || i.code)
+      const detail = (body.issue || []).map((i) => i.diagnostics || (i.details && i.details.text) || i.code)
         .filter(Boolean).join("; ");
+      return { detail, code: null };
     }
-    if (body.error) return body.error_description ? `${body.error}: ${body.error_description}` : body.error;
-    if (body.message) return body.message;
+    const code = typeof body.error === "string" ? body.error : null;
+    if (body.error_description) return { detail: `${body.error}: ${body.error_description}`, code };
+    if (body.message) return { detail: code ? `${body.message} (${code})` : body.message, code };
+    if (code) return { detail: code, code };
   } catch { /* not JSON */ }
-  return text.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim().slice(0, 300);
+  return { detail: text.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim().slice(0, 300), code: null };
 }
 
 export async function httpError(what, response) {
-  const detail = await errorDetail(response);
+  const { detail, code } = await errorBody(response);
   return new HttpError(what, response.status, detail,
-    retryAfterSeconds(response.headers.get("Retry-After")), response.headers);
+    retryAfterSeconds(response.headers.get("Retry-After")), response.headers, code);
 }

@@ -12,6 +12,8 @@ const PENDING = "smart-imaging-viewer.pending";
 const SESSION = "smart-imaging-viewer.session";
 const REFRESH_MARGIN_S = 60;
 export const IMAGING_CAPABILITY = "smart-imaging-access";
+// IG "Discovery": clients using in-band discovery SHALL check the mode's capability as well.
+export const APP_LAUNCH_CAPABILITY = "http://fhir.org/argonaut/smart-imaging/capabilities/app-launch";
 
 export function base64url(bytes) {
   let text = "";
@@ -59,13 +61,15 @@ export async function discover(iss, step = "discovery") {
 }
 
 /**
- * The imaging FHIR base: the server's override when set, else the EHR's associated_endpoints
- * entry with capability smart-imaging-access (smart-imaging-access-dual-launch for dual launch).
+ * The imaging FHIR base: the server's override when set (out-of-band configuration), else the
+ * EHR's associated_endpoints entry with capabilities smart-imaging-access and the IG's app-launch
+ * (smart-imaging-access-dual-launch for dual launch).
  */
 export function imagingBase(server, config) {
   const dualLaunch = Boolean(server.dualLaunch);
   if (server.imagingOverride) return { url: server.imagingOverride, from: "override", dualLaunch };
-  const url = dual.associatedEndpoint(config, dualLaunch ? dual.DUAL_CAPABILITY : IMAGING_CAPABILITY);
+  const url = dualLaunch ? dual.associatedEndpoint(config, dual.DUAL_CAPABILITY)
+    : dual.associatedEndpoint(config, IMAGING_CAPABILITY, APP_LAUNCH_CAPABILITY);
   return url ? { url, from: "associated_endpoints", dualLaunch } : null;
 }
 

@@ -52,7 +52,7 @@ export function renderPatient(section, { session, getToken, getImagingToken = ge
   async function loadStudies(attempt) {
     if (!session.imaging) {
       replace(imaging, h("h2", { id: "imaging-title" }, "Imaging studies"),
-        h("p", { class: "error" }, "This EHR announces no imaging endpoint (no associated_endpoints entry with capability smart-imaging-access). Set an imaging FHIR base override for this server."));
+        h("p", { class: "error" }, "This EHR announces no imaging endpoint (no associated_endpoints entry with capabilities smart-imaging-access and http://fhir.org/argonaut/smart-imaging/capabilities/app-launch). Set an imaging FHIR base override for this server."));
       return;
     }
     try {

@@ -2,14 +2,14 @@
 // series list with thumbnails, instance scrolling, window level/width, zoom/pan, details.
 
 import { h, replace, formatDate, formatBytes } from "./dom.js";
-import { retrieveStudy } from "./wado.js";
+import { retrieveWithRecovery } from "./retrieval.js";
 import { decodeFrame, draw, thumbnail, UnsupportedError } from "./render.js";
 import { TS_NAMES } from "./dicom.js";
 import { explain } from "./ui-patient.js";
 
 export const metrics = (window.viewerMetrics = window.viewerMetrics || {});
 
-export function renderViewer(section, { study, token, startedAt, onBack, onError }) {
+export function renderViewer(section, { study, startedAt, refresh = null, onBack, onError }) {
   const clickAt = startedAt ?? performance.now();
   Object.assign(metrics, { studyUid: study.uid, clickAt, firstImageMs: null, seriesCompleteMs: {},
     studyCompleteMs: null, firstSeriesUid: null, instances: 0, bytes: 0 });
@@ -56,11 +56,13 @@ export function renderViewer(section, { study, token, startedAt, onBack, onError
   const resize = new ResizeObserver(() => redraw());
   resize.observe(stage);
 
-  retrieveStudy(study.wado.address, study.uid, token, {
+  retrieveWithRecovery(study, {
+    refresh,
     signal: abort.signal,
     onInstance,
     onProgress: (bytes) => { metrics.bytes = bytes; updateProgress(); },
-  }).then(() => {
+  }).then((result) => {
+    metrics.bySeries = result.bySeries;
     done = true;
     metrics.studyCompleteMs = performance.now() - clickAt;
     for (const s of series.values()) if (!(s.uid in metrics.seriesCompleteMs)) metrics.seriesCompleteMs[s.uid] = metrics.studyCompleteMs;

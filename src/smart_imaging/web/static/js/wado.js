@@ -1,5 +1,5 @@
-// WADO-RS study retrieval (PS3.18 10.4) through an ImagingStudy's Endpoint, streamed: each
-// instance is parsed and handed over as soon as its multipart part has arrived.
+// WADO-RS retrieval (PS3.18 10.4) through an ImagingStudy's Endpoint, streamed: each instance is
+// parsed and handed over as soon as its multipart part has arrived. A whole study, or one series.
 
 import { tracedFetch } from "./trace.js";
 import { httpError } from "./http.js";
@@ -12,8 +12,18 @@ export const ACCEPT = 'multipart/related; type="application/dicom"; transfer-syn
  * Retrieve `{address}/studies/{uid}`; calls onInstance({bytes, parsed, transferSyntax}) per part
  * and onProgress(bytes). Resolves with {instances, bytes} once the closing boundary arrived.
  */
-export async function retrieveStudy(address, studyUid, token, { onInstance, onProgress = () => {}, signal } = {}) {
-  const url = `${address.replace(/\/+$/, "")}/studies/${encodeURIComponent(studyUid)}`;
+export function retrieveStudy(address, studyUid, token, options = {}) {
+  return retrieve(`${address.replace(/\/+$/, "")}/studies/${encodeURIComponent(studyUid)}`, token, options);
+}
+
+/** The same for one series: `{address}/studies/{uid}/series/{series uid}`. */
+export function retrieveSeries(address, studyUid, seriesUid, token, options = {}) {
+  const base = address.replace(/\/+$/, "");
+  const url = `${base}/studies/${encodeURIComponent(studyUid)}/series/${encodeURIComponent(seriesUid)}`;
+  return retrieve(url, token, options);
+}
+
+async function retrieve(url, token, { onInstance, onProgress = () => {}, signal } = {}) {
   const headers = { Accept: ACCEPT };
   if (token) headers.Authorization = `Bearer ${token}`;
   const { response, finish } = await tracedFetch("WADO-RS", url, { headers, signal });
