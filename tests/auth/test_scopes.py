@@ -71,3 +71,20 @@ def test_parse_scopes_is_lenient_about_shape() -> None:
 def test_v2_permission_grammar() -> None:
     assert is_v2_permissions("cruds") and is_v2_permissions("rs") and is_v2_permissions("c")
     assert not is_v2_permissions("") and not is_v2_permissions("sr") and not is_v2_permissions("rx")
+
+
+def test_B2_system_scopes_covering_imagingstudy_search_and_read() -> None:
+    """IG Backend Services: system/ImagingStudy.rs, "a granted wildcard covering the same
+    interactions MAY also be used"; they grant only through ``system_imaging_scopes`` (registered
+    backend clients, ``claims.check_token``), never as patient scopes."""
+    from smart_imaging.auth.scopes import system_imaging_scopes
+
+    granting = {"system/ImagingStudy.rs", "system/*.rs", "system/ImagingStudy.read", "system/*.cruds"}
+    other = {
+        "system/ImagingStudy.r",
+        "system/Patient.rs",
+        "patient/ImagingStudy.rs",
+        "system/ImagingStudy.rs?x=1",
+    }
+    assert system_imaging_scopes(granting | other) == granting
+    assert not imaging_scopes(granting)  # App Launch never counts them
