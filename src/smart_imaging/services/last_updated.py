@@ -74,7 +74,7 @@ class OrthancLastUpdate:
         except SmartImagingError:
             if required:
                 raise
-            log.warning("Orthanc LastUpdate unavailable: meta.lastUpdated left out", exc_info=False)
+            log.warning("Orthanc LastUpdate unavailable: meta.lastUpdated left out")
             return
         for record in records:
             found = times.get(dj.text(record.study, tags.StudyInstanceUID) or "")
