@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from smart_imaging.config.policy import parse_policy
-
 from smart_imaging.access.backend import for_patient, requester_of, retrieval_grant, search_grant
 from smart_imaging.access.decisions import Refused, Why
 from smart_imaging.auth.base import AccessGrant
 from smart_imaging.binding import Binding
+from smart_imaging.config.policy import parse_policy
 from smart_imaging.fhir.search import parse
 
 POLICY = parse_policy({"default": "allow", "backendClients": {"referral": {"patients": ["123"]}}})
