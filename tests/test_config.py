@@ -280,3 +280,20 @@ def test_integer_literals_beyond_the_digit_limit_are_a_problem_not_a_traceback(t
         load_dir(tmp_path)
     ((where, what),) = caught.value.problems
     assert where == "big.json: (file)" and "digits" in what
+
+
+def test_readme_policy_example_is_a_valid_tenant_policy() -> None:
+    """README's ``policy`` example loads as part of a tenant config (its ``$env`` secret resolved)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("### `policy` (study-level access)", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    policy = json.loads("{" + block.strip() + "}")["policy"]
+    config = parse_config(
+        {
+            "authorization": {"type": "mock"},
+            "images": {"type": "dicom-web", "endpoint": "http://pacs/dicom-web"},
+            "policy": policy,
+        },
+        env={"PDP_TOKEN": "pdp-secret"},
+    )
+    assert config.policy is not None and [r.effect for r in config.policy.rules] == ["deny", "deny", "deny"]
+    assert "pdp-secret" not in repr(config)
