@@ -192,13 +192,13 @@ async def test_down_is_503():
 
 async def test_slow_is_503_after_the_timeout(pdp):
     def slow(_: Any) -> Reply:
-        time.sleep(3)
+        time.sleep(8)
         return json_reply({"decision": "permit"})
 
     pdp.reply = slow
     started = time.monotonic()
     await assert_unavailable(make_client(pdp.url, timeout=0.3), "did not answer in time")
-    assert time.monotonic() - started < 2.5  # it did not wait for the answer
+    assert time.monotonic() - started < 6  # it did not wait for the 8 s answer
 
 
 async def test_a_slow_trickle_is_bounded_by_the_whole_exchange():

@@ -80,7 +80,7 @@ async def test_an_outage_fails_fast_warns_once_and_ends_when_redis_is_back(
             for _ in range(200):
                 with pytest.raises(StateUnavailable):
                     await state.get("k")
-            assert time.monotonic() - started < 2  # skipped while down, not a timeout each
+            assert time.monotonic() - started < 10  # skipped while down: 200 timeouts would take far longer
             assert not await state.ping()
             server.start()  # same port, empty (no persistence)
             await asyncio.sleep(0.25)  # the next probe is due
