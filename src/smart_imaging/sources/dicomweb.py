@@ -12,7 +12,9 @@ Retrieval streams the archive's body through chunk by chunk. Multipart answers p
 delimiter (an archive killed mid-stream, a proxy cutting a ``Connection: close`` answer) raises
 :class:`~smart_imaging.errors.IncompleteTransfer` instead of ending, so the client sees a broken
 transfer, never a clean partial study. Archive URLs in part and response headers
-(``Content-Location``) and in BulkDataURIs are moved under our WADO-RS base or dropped.
+(``Content-Location``) and in BulkDataURIs are moved under our WADO-RS base or dropped
+(``dicomweb_http``). A transfer syntax the client names is asked of the archive, what comes back
+is checked, and what the archive cannot make is transcoded here (``dicomweb_syntax``).
 """
 
 from __future__ import annotations
@@ -20,26 +22,24 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from typing import overload
 from urllib.parse import quote, urlencode
 
 import httpx
 
 from ..config.tenant import BasicAuthentication, BearerAuthentication, DicomWebImages
 from ..dicom import json_model as dj
-from ..dicom import multipart, safe_json, tags
-from ..dicom.multipart_stream import HeaderRewrite, MultipartError, MultipartRelay, valid_boundary
+from ..dicom import safe_json, tags
 from ..errors import (
-    BadRequest,
-    IncompleteTransfer,
-    NotAcceptable,
     NotFound,
-    SmartImagingError,
     UpstreamError,
     UpstreamTimeout,
 )
+from ..wado.negotiate import InstanceSyntaxes, check_metadata, frames_as_stored, instance_syntaxes
 from ..wado.qido import QidoQuery
 from ..wado.request import rebase
+from . import dicomweb_http as http_
+from . import dicomweb_syntax as syntax
 from .base import DicomJson, SeriesRecord, StudyQuery, StudyRecord, WadoRequest, WadoResponse
 
 MAX_QIDO = 64 * 1024 * 1024
@@ -155,7 +155,7 @@ class DicomWebSource:
             # Our search, not the client's resource: a 404 is the archive's inconsistency (it
             # listed the study) or a wrong endpoint, never "not found" for the client.
             raise UpstreamError(f"the image archive answered 404 to a QIDO-RS search for {level}") from None
-        raw = await _read(response, MAX_QIDO, "QIDO-RS answer")
+        raw = await http_.read_limited(response, MAX_QIDO, "QIDO-RS answer")
         if response.status_code == 204 or not raw.strip():
             return []
         try:
@@ -173,28 +173,71 @@ class DicomWebSource:
     # ------------------------------------------------------------------ retrieve (WADO-RS)
 
     async def retrieve(self, request: WadoRequest) -> WadoResponse:
+        if request.resource == "":
+            syntaxes = instance_syntaxes(request.accept)  # 406 for what is no DICOM
+            if not syntaxes.as_stored:
+                return await self._instances_in(request, syntaxes)
+        elif request.resource == "metadata":
+            check_metadata(request.accept)
+        elif request.resource == "frames" and not frames_as_stored(request.accept):
+            return await self._frames_in(request)
+        response = await self._send(self._wado(request, request.accept), stream=True)
+        if request.resource == "metadata":
+            return await self._metadata(response, request)
+        try:
+            return http_.relayed(response, request.public_base)
+        except UpstreamError:
+            await response.aclose()
+            raise
+
+    def _wado(self, request: WadoRequest, accept: str | None, path: str | None = None) -> httpx.Request:
         params: list[tuple[str, str | int | float | bool | None]] = (
             [(k, v) for k, v in request.params if k in RENDERED_PARAMS]
             if request.resource in ("rendered", "thumbnail")
             else []
         )
-        headers = dict(self._headers)
-        if request.accept:
-            headers["Accept"] = request.accept
-        upstream = self._http.build_request(
-            "GET", self._base + request.path(), params=params, headers=headers, timeout=self._timeout
+        headers = {**self._headers, **({"Accept": accept} if accept else {})}
+        url = self._base + (path or request.path())
+        return self._http.build_request("GET", url, params=params, headers=headers, timeout=self._timeout)
+
+    async def _instances_in(self, request: WadoRequest, syntaxes: InstanceSyntaxes) -> WadoResponse:
+        """Instances in the syntaxes asked (``dicomweb_syntax``): asked of the archive, checked,
+        and transcoded here where the archive could not."""
+        asked = syntax.asked_of_archive(syntaxes)
+        response = await self._send(
+            self._wado(request, asked), stream=True, fallback=asked != syntax.ANY_DICOM
         )
-        response = await self._send(upstream, stream=True)
-        if request.resource == "metadata":
-            return await self._metadata(response, request)
+        if response is None:  # the archive cannot make it: as stored, transcoded here
+            response = await self._send(self._wado(request, syntax.ANY_DICOM), stream=True)
         try:
-            return _relayed(response, request.public_base)
+            kind, body = syntax.checked_instances(
+                response.headers.get("content-type", ""),
+                http_.stream_body(response),
+                syntaxes,
+                request.public_base,
+            )
         except UpstreamError:
             await response.aclose()
             raise
+        return WadoResponse(kind, body, close=response.aclose)
+
+    async def _frames_in(self, request: WadoRequest) -> WadoResponse:
+        """Frames in a syntax that needs checking: the archive's, if they fit, else made here."""
+        response = await self._send(self._wado(request, request.accept), stream=True, fallback=True)
+        if response is not None:
+            raw = await http_.read_limited(response, MAX_METADATA, "frames")
+            kind = response.headers.get("content-type", "")
+            fitting = syntax.frames_fit(request.accept, kind, raw)
+            if fitting is not None:
+                return syntax.relabelled_frames(fitting, request.public_base)
+        whole = WadoRequest(request.study_uid, request.series_uid, request.instance_uid)
+        stored = await self._send(self._wado(whole, syntax.ANY_DICOM), stream=True)
+        raw = await http_.read_limited(stored, syntax.MAX_INSTANCE, "instance")
+        instance = syntax.single_part(stored.headers.get("content-type", ""), raw)
+        return await syntax.local_frames(instance, request)
 
     async def _metadata(self, response: httpx.Response, request: WadoRequest) -> WadoResponse:
-        raw = await _read(response, MAX_METADATA, "metadata")
+        raw = await http_.read_limited(response, MAX_METADATA, "metadata")
         try:
             document = safe_json.loads(raw, max_bytes=MAX_METADATA)
         except safe_json.UnsafeJson as exc:
@@ -215,12 +258,24 @@ class DicomWebSource:
         _move_retrieve_urls(datasets, request.public_base)
         body = json.dumps(datasets, separators=(",", ":")).encode()
         return WadoResponse(
-            media_type="application/dicom+json", body=_once(body), headers={"content-length": str(len(body))}
+            media_type="application/dicom+json",
+            body=http_.once(body),
+            headers={"content-length": str(len(body))},
         )
 
     # ------------------------------------------------------------------ plumbing
 
-    async def _send(self, request: httpx.Request, stream: bool) -> httpx.Response:
+    @overload
+    async def _send(self, request: httpx.Request, stream: bool) -> httpx.Response: ...
+
+    @overload
+    async def _send(self, request: httpx.Request, stream: bool, fallback: bool) -> httpx.Response | None: ...
+
+    async def _send(
+        self, request: httpx.Request, stream: bool, fallback: bool = False
+    ) -> httpx.Response | None:
+        """The archive's 2xx answer, else its error; ``fallback``: None for a status that says it
+        cannot make what was asked (``dicomweb_syntax.CANNOT``), so the caller makes it."""
         try:
             response = await self._http.send(
                 request, stream=stream, auth=self._auth or httpx.USE_CLIENT_DEFAULT
@@ -233,78 +288,12 @@ class DicomWebSource:
             return response
         if stream:
             await response.aclose()
-        raise _status_error(response.status_code)
+        if fallback and response.status_code in syntax.CANNOT:
+            return None
+        raise http_.status_error(response.status_code)
 
     async def aclose(self) -> None:
         return None
-
-
-def _status_error(status: int) -> SmartImagingError:
-    if status == 404:
-        return NotFound("not found in the image archive")
-    if status == 406:
-        return NotAcceptable("the image archive cannot produce the requested media type")
-    if status in (400, 415):
-        return BadRequest(f"the image archive rejected the request (HTTP {status})")
-    if status in (401, 403):
-        return UpstreamError("the image archive refused the server's credentials")
-    if status == 504:
-        return UpstreamTimeout("the image archive timed out")
-    return UpstreamError(f"the image archive failed (HTTP {status})")
-
-
-def _relayed(response: httpx.Response, public_base: str) -> WadoResponse:
-    """The archive's answer as we pass it on: multipart bodies verified, archive URLs moved."""
-    media_type = response.headers.get("content-type", "application/octet-stream")
-    if not _header_safe(media_type):
-        raise UpstreamError("the image archive answered with an invalid Content-Type")
-    headers = {}
-    location = response.headers.get("content-location")
-    moved = rebase(location, public_base) if location else None
-    if moved:
-        headers["content-location"] = moved
-    warning = response.headers.get("warning")
-    if warning and _header_safe(warning):
-        headers["warning"] = warning
-    body = _stream(response)
-    if media_type.lower().startswith("multipart/"):
-        boundary = multipart.boundary_of(media_type)
-        if boundary is None or not valid_boundary(boundary):
-            raise UpstreamError("the image archive answered with a multipart without a valid boundary")
-        body = _relay(body, MultipartRelay(boundary, _part_rewrite(public_base)))
-    elif "content-length" in response.headers and _identity(response):
-        headers["content-length"] = response.headers["content-length"]
-    return WadoResponse(media_type=media_type, body=body, headers=headers, close=response.aclose)
-
-
-def _part_rewrite(public_base: str) -> HeaderRewrite:
-    def rewrite(name: str, value: str) -> str | None:
-        return rebase(value, public_base) if name == "content-location" else value
-
-    return rewrite
-
-
-async def _relay(chunks: AsyncGenerator[bytes, None], relay: MultipartRelay) -> AsyncGenerator[bytes, None]:
-    """Pass the multipart on as it arrives; raise unless it ends with its closing delimiter."""
-    try:
-        async for chunk in chunks:
-            for piece in relay.feed(chunk):
-                yield piece
-            if relay.complete:  # the epilogue, if any, is not worth waiting for
-                break
-        relay.close()
-    except MultipartError as exc:
-        raise IncompleteTransfer(f"the image archive's multipart answer is incomplete: {exc}") from None
-    finally:
-        await chunks.aclose()
-
-
-def _identity(response: httpx.Response) -> bool:
-    return response.headers.get("content-encoding", "identity").strip().lower() in ("", "identity")
-
-
-def _header_safe(value: str) -> bool:
-    return value.isascii() and value.isprintable()
 
 
 def _series_key(series_uid: str | None) -> list[tuple[str, str]]:
@@ -337,39 +326,3 @@ def _listed_under(study: DicomJson, items: list[DicomJson], level: str) -> list[
             "image archive listed %d %s of another study or patient: dropped", len(items) - len(kept), level
         )
     return kept
-
-
-async def _read(response: httpx.Response, limit: int, what: str) -> bytes:
-    """A whole (small) answer, refused once it exceeds ``limit`` bytes."""
-    raw = bytearray()
-    chunks = _stream(response)
-    try:
-        async for chunk in chunks:
-            raw += chunk
-            if len(raw) > limit:
-                raise UpstreamError(f"the image archive's {what} exceeds the size limit")
-    finally:
-        await chunks.aclose()
-    return bytes(raw)
-
-
-async def _stream(response: httpx.Response) -> AsyncGenerator[bytes, None]:
-    """The body as it arrives, one socket read (up to 1 MiB, see http_client) at a time.
-
-    Raw bytes unless the archive compressed its answer despite ``Accept-Encoding: identity``.
-    """
-    try:
-        async for chunk in response.aiter_raw() if _identity(response) else response.aiter_bytes():
-            yield chunk
-    except httpx.TimeoutException:
-        raise UpstreamTimeout("image archive timed out mid-stream") from None
-    except httpx.TransportError:
-        raise UpstreamError("image archive connection failed mid-stream") from None
-    except httpx.DecodingError:
-        raise UpstreamError("image archive sent a body that cannot be decoded") from None
-    finally:
-        await response.aclose()
-
-
-async def _once(body: bytes) -> AsyncIterator[bytes]:
-    yield body

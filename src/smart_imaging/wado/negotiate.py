@@ -170,6 +170,37 @@ def frame_target(
     )
 
 
+def frames_as_stored(accept: str | None) -> bool:
+    """Whether the client takes frames in whatever syntax they are stored in (no Accept, ``*/*``
+    or ``transfer-syntax=*``), so an archive's answer needs no check."""
+    ranges = parse_accept(accept)
+    return not ranges or any(r.type == "*/*" or r.transfer_syntax == ANY for r in ranges)
+
+
+def frame_part_fits(accept: str | None, part_type: str) -> bool:
+    """Whether an archive's frame part (its Content-Type, PS3.18 Table 8.7.3-5) is what the
+    client asked for: a media type it names, in the syntax that range means."""
+    (part,) = parse_accept(part_type) or [MediaRange("")]
+    if not part.type:
+        return False
+    try:
+        sent = frame_transfer_syntax(part.type, part.transfer_syntax)
+    except NotAcceptable:
+        return False
+    for r in parse_accept(accept):
+        if r.type == "*/*" or (r.matches(part.type) and r.transfer_syntax == ANY):
+            return True
+        if "*" in r.type or not r.matches(part.type):
+            continue
+        try:
+            wanted = frame_transfer_syntax(part.type, r.transfer_syntax)
+        except NotAcceptable:
+            continue
+        if wanted == sent or (wanted in _RAW and sent in _RAW):
+            return True
+    return False
+
+
 def _stored_frames(stored: str) -> FrameTarget:
     if stored in NATIVE_TRANSFER_SYNTAXES:  # native bytes are little endian once read
         return FrameTarget(EXPLICIT_VR_LITTLE_ENDIAN, OCTET_STREAM)

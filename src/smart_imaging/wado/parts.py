@@ -65,23 +65,27 @@ class PartSplitter:
         after = found + len(self._delimiter)
         if len(self._buffer) < after + 2:
             return None
-        block = bytes(self._buffer[:found])
-        if self._buffer[after : after + 2] == b"--":
-            self.complete = True
-        else:
-            del self._buffer[:after]
-            self._searched = 0
-        return _part(block) if self._started else Part({}, b"")
+        with memoryview(self._buffer) as view:
+            part = _part(view[:found]) if self._started else Part({}, b"")
+            closing = bytes(view[after : after + 2]) == b"--"
+            rest = b"" if closing else bytes(view[after:])
+        self.complete = closing
+        self._buffer = bytearray(rest)  # the part's bytes are freed with the old buffer
+        self._searched = 0
+        return part
 
 
-def _part(block: bytes) -> Part:
-    """``block``: padding/CRLF after the previous delimiter, headers, blank line, body."""
-    _, _, rest = block.partition(CRLF)
-    if rest.startswith(CRLF):  # no headers at all
-        return Part({}, rest[2:])
-    head, sep, body = rest.partition(CRLF + CRLF)
-    if not sep:
+def _part(block: memoryview) -> Part:
+    """``block``: padding/CRLF after the previous delimiter, headers, blank line, body; only the
+    body is copied out of the buffer (once: a large part never lives twice here)."""
+    start = bytes(block[:MAX_HEAD]).find(CRLF) + 2
+    head_area = bytes(block[start : start + MAX_HEAD + 4])
+    if head_area.startswith(CRLF):  # no headers at all
+        return Part({}, bytes(block[start + 2 :]))
+    ends = head_area.find(CRLF + CRLF)
+    if start < 2 or ends < 0:
         raise MultipartError("a part has no blank line after its headers")
+    head, body = head_area[:ends], bytes(block[start + ends + 4 :])
     headers: dict[str, str] = {}
     for line in head.decode("latin-1").split("\r\n"):
         name, colon, value = line.partition(":")

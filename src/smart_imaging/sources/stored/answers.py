@@ -84,36 +84,44 @@ async def frames_response(item: StoredInstance, request: WadoRequest) -> WadoRes
     target = frame_target(request.accept, item.transfer_syntax)
     check_frames(item, request.frames)
     ds = await _read(item, read_pixels, item)
-    frames = await _decode(item, "decoded", frames_in, ds, item, request.frames, target)
-    boundary = multipart.new_boundary()
-    head = multipart.part_head(boundary, target.part_type)
-    body = b"".join(head + f + multipart.part_tail() for f in frames)
-    return WadoResponse(
-        multipart.content_type(boundary, target.media_type), _once(body + multipart.closing(boundary))
+    count = item.number_of_frames
+    frames = await _decode(
+        item, "decoded", frames_in, ds, item.transfer_syntax, count, request.frames, target
     )
+    return frames_body(target, frames)
 
 
 def frames_in(
-    ds: Dataset, item: StoredInstance, numbers: tuple[int, ...], target: FrameTarget
+    ds: Dataset, stored: str, count: int, numbers: tuple[int, ...], target: FrameTarget
 ) -> list[bytes]:
-    """The frames ``numbers`` (1-based) of ``ds`` as ``target`` wants them (blocking)."""
-    stored = item.transfer_syntax
+    """The frames ``numbers`` (1-based) of ``ds`` (``count`` frames stored in ``stored``) as
+    ``target`` wants them (blocking)."""
     if target.syntax == stored and stored in FRAME_MEDIA_TYPES:
-        return [_stored_frame(ds, item, n) for n in numbers]
+        return [_stored_frame(ds, count, n) for n in numbers]
     if target.media_type == OCTET_STREAM:
         return _native_frames(ds, stored, numbers)
     pixels = PixelDescription.from_dataset(ds)
     if stored in FRAME_MEDIA_TYPES:
         return [
-            transcode_frame(_stored_frame(ds, item, n), pixels, stored, target.syntax).data for n in numbers
+            transcode_frame(_stored_frame(ds, count, n), pixels, stored, target.syntax).data for n in numbers
         ]
     native = _native_frames(ds, stored, numbers)
     pixels = replace(pixels, planar_configuration=0) if stored not in _LITTLE_ENDIAN_NATIVE else pixels
     return [transcode_frame(frame, pixels, _native_source(stored), target.syntax).data for frame in native]
 
 
-def _stored_frame(ds: Dataset, item: StoredInstance, number: int) -> bytes:
-    return get_frame(ds.PixelData, number - 1, number_of_frames=item.number_of_frames)
+def _stored_frame(ds: Dataset, count: int, number: int) -> bytes:
+    return get_frame(ds.PixelData, number - 1, number_of_frames=count)
+
+
+def frames_body(target: FrameTarget, frames: list[bytes]) -> WadoResponse:
+    """Frames as one multipart answer, each part labelled with ``target``'s type and syntax."""
+    boundary = multipart.new_boundary()
+    head = multipart.part_head(boundary, target.part_type)
+    body = b"".join(head + f + multipart.part_tail() for f in frames)
+    return WadoResponse(
+        multipart.content_type(boundary, target.media_type), _once(body + multipart.closing(boundary))
+    )
 
 
 def _native_frames(ds: Dataset, stored: str, numbers: tuple[int, ...]) -> list[bytes]:
