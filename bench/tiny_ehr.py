@@ -34,15 +34,7 @@ def make_app(base: str, patients: dict[str, str]) -> Starlette:
     tokens = {app_token(pid): pid for pid in patients}
 
     async def discovery(request: Request) -> JSONResponse:
-        return JSONResponse(
-            {
-                "issuer": base,
-                "token_endpoint": f"{base}/token",
-                "introspection_endpoint": f"{base}/introspect",
-                "jwks_uri": f"{base}/jwks",
-                "capabilities": ["client-confidential-asymmetric", "permission-v2"],
-            }
-        )
+        return JSONResponse(_discovery(base))
 
     async def token(request: Request) -> JSONResponse:
         return JSONResponse({"access_token": BACKEND_TOKEN, "token_type": "bearer", "expires_in": 3600})
@@ -75,6 +67,16 @@ def make_app(base: str, patients: dict[str, str]) -> Starlette:
             Route("/stats", counts),
         ]
     )
+
+
+def _discovery(base: str) -> dict[str, Any]:
+    return {
+        "issuer": base,
+        "token_endpoint": f"{base}/token",
+        "introspection_endpoint": f"{base}/introspect",
+        "jwks_uri": f"{base}/jwks",
+        "capabilities": ["client-confidential-asymmetric", "permission-v2"],
+    }
 
 
 def _claims(base: str, patient: str) -> dict[str, Any]:
