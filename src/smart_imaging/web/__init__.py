@@ -2,8 +2,10 @@
 config editor for dynamic tenants.
 
 ``routes()`` gives ``GET /`` (the viewer), ``/viewer/...`` (its assets), ``GET /config`` (the
-editor) and ``POST /api/validate-config``. Tenant names ``viewer``, ``app``, ``config`` and ``api``
-are reserved for these.
+editor) and ``POST /api/validate-config``. The viewer is also at ``/app/viewer/``, where the
+reference server's deployments put it (its smoke test looks there), with its assets under
+``/app/viewer/assets/``. Tenant names ``viewer``, ``app``, ``config`` and ``api`` are reserved for
+these.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -26,6 +28,18 @@ async def index(request: Request) -> Response:
     return FileResponse(STATIC / "index.html", headers=_NO_CACHE)
 
 
+async def app_viewer(request: Request) -> Response:
+    """The viewer page at ``/app/viewer/``, loading its assets from ``assets/`` next to it."""
+    page = (STATIC / "index.html").read_text("utf-8")
+    page = page.replace('href="/viewer/', 'href="/app/viewer/assets/')
+    page = page.replace('src="/viewer/', 'src="/app/viewer/assets/')
+    return Response(page, media_type="text/html; charset=utf-8", headers=_NO_CACHE)
+
+
+async def app_viewer_slash(request: Request) -> Response:
+    return RedirectResponse("/app/viewer/" + (f"?{request.url.query}" if request.url.query else ""))
+
+
 async def config_page(request: Request) -> Response:
     return FileResponse(STATIC / "config.html", headers=_NO_CACHE)
 
@@ -36,4 +50,7 @@ def routes() -> list[BaseRoute]:
         Route("/config", config_page, methods=["GET", "HEAD"]),
         Route("/api/validate-config", validate_config, methods=["POST"]),
         Mount("/viewer", app=StaticFiles(directory=STATIC), name="viewer"),
+        Route("/app/viewer/", app_viewer, methods=["GET", "HEAD"]),
+        Route("/app/viewer", app_viewer_slash, methods=["GET", "HEAD"]),
+        Mount("/app/viewer/assets", app=StaticFiles(directory=STATIC), name="app-viewer-assets"),
     ]
