@@ -16,8 +16,11 @@ def test_patient_forms() -> None:
     assert s.patients == ["123", "123", "123"]
     with pytest.raises(BadRequest):
         parse([("patient", "Practitioner/1")])
+    # An empty patient= names no patient (issue 10.5: the reference server's open tenants list
+    # every study for it); the access decision then refuses it wherever a patient is required.
+    assert parse([("patient", "")]).patients == []
     with pytest.raises(BadRequest):
-        parse([("patient", "")])
+        parse([("patient", "123,")])
     with pytest.raises(BadRequest):
         parse([("patient", "a b")])
 

@@ -72,6 +72,8 @@ def parse(params: list[tuple[str, str]], strict: bool = False) -> ImagingStudySe
 
 def _apply(search: ImagingStudySearch, name: str, value: str) -> None:
     base, _, modifier = name.partition(":")
+    if name in PATIENT_REFERENCES and not value.strip():
+        return  # names no patient (the reference server's ``patient=``); access decides what follows
     if name in PATIENT_REFERENCES:
         search.patients += [_patient_id(v) for v in _split(value, name)]
     elif name in PATIENT_IDENTIFIERS:
