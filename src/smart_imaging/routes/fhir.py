@@ -8,6 +8,7 @@ for SMART tenants, Backend Services where the tenant registers backend clients
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.requests import Request
@@ -47,13 +48,16 @@ def offer(tenant: Tenant) -> Offer:
     )
 
 
+DISCOVERY_WAIT = 3.0  # seconds: metadata must not hang on an EHR that does not answer
+
+
 async def metadata(request: Request) -> FhirResponse:
     tenant = tenant_of(request)
     base = tenant_base(request, tenant)
     if server_of(tenant.authorizer) is not None:  # dual launch: our own authorization server
         oauth = own_oauth_uris(f"{base}/oauth")
         return FhirResponse(capability_statement(f"{base}/fhir", oauth, offer(tenant)))
-    ehr = await _ehr_configuration(tenant)
+    ehr = await _ehr_configuration(tenant, DISCOVERY_WAIT)
     oauth = {
         k: ehr[v]
         for k, v in (
@@ -77,8 +81,11 @@ async def smart_config(request: Request) -> JSONResponse:
     return JSONResponse(smart_configuration(f"{base}/fhir", ehr, offer(tenant)))
 
 
-async def _ehr_configuration(tenant: Tenant) -> dict[str, Any] | None:
+async def _ehr_configuration(tenant: Tenant, wait: float | None = None) -> dict[str, Any] | None:
+    """The EHR's discovery document, best effort; with ``wait``, an EHR that does not answer in
+    that many seconds leaves its endpoints out (the CapabilityStatement: ``DISCOVERY_WAIT``)."""
     try:
-        return await tenant.authorizer.ehr_configuration()
+        async with asyncio.timeout(wait):
+            return await tenant.authorizer.ehr_configuration()
     except Exception:  # noqa: BLE001 - discovery documents are best effort
         return None
