@@ -73,6 +73,11 @@ def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "(env SMART_IMAGING_SHUTDOWN_TIMEOUT, default 30)",
     )
     _add_state_option(serve)
+    serve.add_argument(
+        "--ohif-url",
+        help="an OHIF v3 deployment the viewer opens studies in "
+        "(env SMART_IMAGING_OHIF_URL; docs/notes/ohif.md)",
+    )
     serve.add_argument("--log-level", default="info")
 
 
@@ -137,6 +142,7 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
         workers=args.workers,
         shutdown_timeout=args.shutdown_timeout,
         redis_url=args.redis_url,
+        ohif_url=args.ohif_url,
     )
 
 

@@ -33,6 +33,9 @@ class Settings:
     # SMART_IMAGING_REDIS_URL: shared state for replicas and workers (``smart_imaging.state``):
     # decisions, study checks, dual-launch state; unset: each process keeps its own
     redis_url: str | None = field(default=None, repr=False)
+    # SMART_IMAGING_OHIF_URL: an OHIF v3 deployment our viewer offers "Open in OHIF" for
+    # (docs/notes/ohif.md); unset: no such button unless the viewer's own setting names one
+    ohif_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -63,6 +66,8 @@ class Settings:
             values["state_dir"] = state_dir
         if env.get("SMART_IMAGING_AUDIT"):
             values["audit"] = env["SMART_IMAGING_AUDIT"].strip()
+        if env.get("SMART_IMAGING_OHIF_URL", "").strip():
+            values["ohif_url"] = env["SMART_IMAGING_OHIF_URL"].strip()
         values.update(_capacity_from_env(env))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
@@ -110,5 +115,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SMART_IMAGING_HTTP_BACKEND": settings.http_backend,
         "SMART_IMAGING_AUDIT": settings.audit,
         "SMART_IMAGING_REDIS_URL": settings.redis_url,
+        "SMART_IMAGING_OHIF_URL": settings.ohif_url,
     }
     return {name: str(value) for name, value in pairs.items() if value not in (None, "")}
