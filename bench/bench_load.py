@@ -10,8 +10,9 @@ run on loopback:
 - ``one``: ``smart-imaging serve --workers 1`` (FHIR search, WADO-RS through the Endpoint)
 - ``workers2``: ``smart-imaging serve --workers 2``
 - ``replicas3`` (not in the default list): three ``--workers 1`` replicas behind nginx with
-  their own caches; ``--redis`` hands them SMART_IMAGING_REDIS_URL (a local redis-server) once
-  the server has shared state (issue 14 point 3): the hook for that comparison.
+  their own caches (with ``--redis``, as ``replicas3-redis``)
+- ``replicas3-redis`` (not in the default list): the same sharing state on a local redis-server
+  (SMART_IMAGING_REDIS_URL: decisions, study checks); Redis's CPU and memory count with the target's
 
 Prints viewer iterations/s (the ratio to direct Orthanc is on these: a FHIR search is one
 request, its archive queries are several), requests/s, p50/p99 latency (all requests, frames,
@@ -243,19 +244,25 @@ def build_targets(stack: Stack, names: list[str], redis: bool) -> dict[str, Call
 
         return start
 
-    def replicas() -> Target:
-        env = {"SMART_IMAGING_REDIS_URL": start_redis(stack)} if redis else {}
-        started = [stack.start_server(1, "info", name=f"replica{i}", env=env) for i in range(3)]
-        hop = stack.start_nginx([int(url.rsplit(":", 1)[1]) for _, url in started])
-        pids = lambda: [*hop.pids(), *(p for process, _ in started for p in tree_pids(process.pid))]  # noqa: E731
-        return Target("replicas3", hop.url, pids, True, bearer)
+    def replicas(shared: bool, name: str) -> Callable[[], Target]:
+        def start() -> Target:
+            redis_url, store = start_redis(stack) if shared else ("", None)
+            env = {"SMART_IMAGING_REDIS_URL": redis_url} if shared else {}
+            started = [stack.start_server(1, "info", name=f"{name}-{i}", env=env) for i in range(3)]
+            hop = stack.start_nginx([int(url.rsplit(":", 1)[1]) for _, url in started])
+            extra = [store] if store is not None else []
+            pids = lambda: [*hop.pids(), *(p for proc, _ in started for p in tree_pids(proc.pid)), *extra]  # noqa: E731
+            return Target(name, hop.url, pids, True, bearer)
+
+        return start
 
     table = {
         "orthanc": direct,
         "nginx": via_nginx,
         "one": server(1, "one"),
         "workers2": server(2, "workers2"),
-        "replicas3": replicas,
+        "replicas3": replicas(redis, "replicas3"),
+        "replicas3-redis": replicas(True, "replicas3-redis"),
     }
     unknown = set(names) - set(table)
     if unknown:
@@ -263,8 +270,8 @@ def build_targets(stack: Stack, names: list[str], redis: bool) -> dict[str, Call
     return {name: table[name] for name in names}
 
 
-def start_redis(stack: Stack) -> str:
-    """A redis-server child on a free loopback port (NOTES.md); its URL."""
+def start_redis(stack: Stack) -> tuple[str, int]:
+    """A redis-server child on a free loopback port (NOTES.md); its URL and PID."""
     port = free_port()
     command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -272,7 +279,7 @@ def start_redis(stack: Stack) -> str:
     for _ in range(100):
         ping = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True)
         if ping.stdout.strip() == "PONG":
-            return f"redis://127.0.0.1:{port}/0"
+            return f"redis://127.0.0.1:{port}/0", process.pid
         time.sleep(0.1)
     raise RuntimeError("redis-server did not start")
 
@@ -356,11 +363,17 @@ def main() -> None:
         )
         print(HEADER)
         direct_rate = None
+        introspected = {}
         for name, start in starters.items():
             archive = stack.orthanc.process.pid  # type: ignore[union-attr]
+            before = stack.introspections()
             rate = report(name, run_target(start(), archive, args.viewers, args.seconds), direct_rate)
             direct_rate = direct_rate or (rate if name == "orthanc" else None)
-        print(f"introspections at the EHR: {stack.introspections()} (3 tokens per server target)")
+            introspected[name] = stack.introspections() - before
+        counts = ", ".join(
+            f"{name} {count}" for name, count in introspected.items() if name not in ("orthanc", "nginx")
+        )
+        print(f"introspections at the EHR (3 tokens): {counts}")
         print("loops: viewer iterations (search + metadata + every frame of one study); ratio: loops/s vs")
         print("Orthanc directly; CPU: the target's own processes (100% = one core); archive: Orthanc's CPU")
 
