@@ -129,7 +129,8 @@ def _lifespan(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with create_client(settings.http_timeout, settings.http_backend) as http:
+        client = create_client(settings.http_timeout, settings.http_backend, settings.upstream_connections)
+        async with client as http:
             shared = await open_state(settings.redis_url, key.raw_value)
             try:
                 registry = TenantRegistry(

@@ -28,16 +28,21 @@ from .versions import written_for
 
 BACKENDS = ("aiohttp", "httpx")
 LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30)
+# Connections to one archive per process. Past its HTTP thread pool (Orthanc: 50 threads, one per
+# open connection) an archive queues new connections behind idle keep-alive ones: requests wait
+# here instead, within their pool timeout (bench/bench_load.py).
+PER_HOST = 24
 READ_BUFFER = 1 << 20  # bytes aiohttp buffers per response before it pauses the socket
 
 
-def create_client(timeout: float, backend: str = "aiohttp") -> httpx.AsyncClient:
-    """The server's client: no redirects followed, keep-alive pool of :data:`LIMITS`."""
+def create_client(timeout: float, backend: str = "aiohttp", per_host: int = PER_HOST) -> httpx.AsyncClient:
+    """The server's client: no redirects followed, keep-alive pool of :data:`LIMITS`, at most
+    ``per_host`` connections to one host (aiohttp backend)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown HTTP client backend {backend!r} (one of {', '.join(BACKENDS)})")
     if backend == "httpx":
         tune_httpcore()
-    transport = AiohttpTransport(LIMITS) if backend == "aiohttp" else None
+    transport = AiohttpTransport(LIMITS, per_host) if backend == "aiohttp" else None
     return httpx.AsyncClient(timeout=timeout, limits=LIMITS, follow_redirects=False, transport=transport)
 
 
@@ -96,13 +101,15 @@ class _Body(httpx.AsyncByteStream):
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """httpx requests sent over one ``aiohttp.ClientSession`` (created on first use, in the loop)."""
 
-    def __init__(self, limits: httpx.Limits = LIMITS) -> None:
+    def __init__(self, limits: httpx.Limits = LIMITS, per_host: int = PER_HOST) -> None:
         self._limits = limits
+        self._per_host = per_host
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
             limit=self._limits.max_connections or 0,
+            limit_per_host=self._per_host,
             keepalive_timeout=self._limits.keepalive_expiry,
             ttl_dns_cache=60,
         )

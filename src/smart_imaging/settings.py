@@ -27,6 +27,7 @@ class Settings:
     shutdown_timeout: float = 30.0  # SMART_IMAGING_SHUTDOWN_TIMEOUT: seconds in-flight requests get
     expose_pid: bool = False  # SMART_IMAGING_EXPOSE_PID: X-Smart-Imaging-Pid on answers (debugging)
     http_backend: str = "aiohttp"  # SMART_IMAGING_HTTP_BACKEND: aiohttp | httpx (http_client.py)
+    upstream_connections: int = 24  # SMART_IMAGING_UPSTREAM_CONNECTIONS: per archive host and process
     # SMART_IMAGING_AUDIT: where AuditEvents go, comma-separated stdout, file:/path,
     # fhir:https://server/fhir (services.audit_trail); unset: no audit events
     audit: str | None = None
@@ -91,6 +92,8 @@ def _capacity_from_env(env: Mapping[str, str]) -> dict[str, object]:
         values["shutdown_timeout"] = float(env["SMART_IMAGING_SHUTDOWN_TIMEOUT"])
     if env.get("SMART_IMAGING_EXPOSE_PID"):
         values["expose_pid"] = env["SMART_IMAGING_EXPOSE_PID"].lower() in _TRUE
+    if env.get("SMART_IMAGING_UPSTREAM_CONNECTIONS"):
+        values["upstream_connections"] = int(env["SMART_IMAGING_UPSTREAM_CONNECTIONS"])
     if env.get("SMART_IMAGING_HTTP_BACKEND"):
         values["http_backend"] = env["SMART_IMAGING_HTTP_BACKEND"].strip().lower()
     if env.get("SMART_IMAGING_REDIS_URL", "").strip():
