@@ -56,8 +56,7 @@ from ..dicom import tags
 Outcome = Literal["allow", "partial", "deny"]
 Tri = bool | None  # None: cannot be decided (an attribute is missing)
 Atoms = tuple[str, ...] | None
-MAX_TEXT = 64  # values are matched on at most this many characters: LO and SH values are at most
-# 64 (PS3.5 6.2), and the regex subset's worst case (three repetitions) stays near a millisecond
+MAX_TEXT = 64  # characters matched: an LO value's length (PS3.5 6.2); keeps regex worst cases ~1 ms
 
 
 @dataclass(frozen=True)
