@@ -2,7 +2,8 @@
 config editor for dynamic tenants.
 
 ``routes()`` gives ``GET /`` (the viewer), ``/viewer/...`` (its assets), ``GET /config`` (the
-editor) and ``POST /api/validate-config``. The viewer is also at ``/app/viewer/``, where the
+editor), ``POST /api/validate-config`` and ``GET /api/viewer-config`` (what the server tells the
+viewer: the OHIF deployment of ``SMART_IMAGING_OHIF_URL``, for "Open in OHIF"). The viewer is also at ``/app/viewer/``, where the
 reference server's deployments put it (its smoke test looks there), with its assets under
 ``/app/viewer/assets/``. Tenant names ``viewer``, ``app``, ``config`` and ``api`` are reserved for
 these.
@@ -13,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -40,6 +41,12 @@ async def app_viewer_slash(request: Request) -> Response:
     return RedirectResponse("/app/viewer/" + (f"?{request.url.query}" if request.url.query else ""))
 
 
+async def viewer_config(request: Request) -> Response:
+    state = getattr(request.app.state, "smart_imaging", None)
+    ohif = state.settings.ohif_url if state is not None else None
+    return JSONResponse({"ohifUrl": ohif or None}, headers=_NO_CACHE)
+
+
 async def config_page(request: Request) -> Response:
     return FileResponse(STATIC / "config.html", headers=_NO_CACHE)
 
@@ -49,6 +56,7 @@ def routes() -> list[BaseRoute]:
         Route("/", index, methods=["GET", "HEAD"]),
         Route("/config", config_page, methods=["GET", "HEAD"]),
         Route("/api/validate-config", validate_config, methods=["POST"]),
+        Route("/api/viewer-config", viewer_config, methods=["GET"]),
         Mount("/viewer", app=StaticFiles(directory=STATIC), name="viewer"),
         Route("/app/viewer/", app_viewer, methods=["GET", "HEAD"]),
         Route("/app/viewer", app_viewer_slash, methods=["GET", "HEAD"]),

@@ -9,8 +9,9 @@ export class UnsupportedError extends Error {}
 
 export function supportMessage(transferSyntax) {
   const name = TS_NAMES[transferSyntax] || "an unknown transfer syntax";
-  return `This image is stored as ${name} (${transferSyntax}), which this viewer cannot decode. ` +
-    "It shows uncompressed (little endian) and JPEG Baseline images.";
+  return `This image came as ${name} (${transferSyntax}), which this viewer cannot decode. ` +
+    "It shows uncompressed (little endian) and JPEG Baseline images, and asks the server for one of " +
+    "those; this server sent another.";
 }
 
 /**

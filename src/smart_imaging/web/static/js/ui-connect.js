@@ -2,6 +2,7 @@
 
 import { h, replace } from "./dom.js";
 import * as settings from "./settings.js";
+import { saveOhifUrl, savedOhifUrl, serverOhifUrl } from "./ohif.js";
 
 const FIELDS = [
   ["label", "Label", "text", "A name for this server"],
@@ -45,6 +46,7 @@ export function renderConnect(section, { onConnect }) {
         h("button", { type: "button", onclick: () => { servers = settings.resetServers(); editing = null; render(); } }, "Reset to defaults")),
       editing ? editor(editing === "new" ? settings.normalize({ id: settings.newId(), label: "", iss: "" })
         : servers.find((s) => s.id === editing)) : null,
+      ohifSetting(),
       help());
     const focusTarget = section.querySelector(editing ? "#server-label" : "button.primary");
     if (focusTarget) focusTarget.focus();
@@ -87,6 +89,25 @@ export function renderConnect(section, { onConnect }) {
     return h("div", { class: checkbox ? "field checkbox" : "field" },
       checkbox ? h("label", { for: `server-${name}` }, input, " ", label) : [h("label", { for: `server-${name}` }, label), input],
       h("small", { id: `server-${name}-hint`, class: "muted" }, hint));
+  }
+
+  /** The viewer's own OHIF URL ("Open in OHIF"); the server's (SMART_IMAGING_OHIF_URL) shows as placeholder. */
+  function ohifSetting() {
+    const input = h("input", { id: "ohif-url", name: "ohif", type: "url", value: savedOhifUrl(),
+      "aria-describedby": "ohif-url-hint", spellcheck: "false", autocomplete: "off" });
+    const status = h("small", { id: "ohif-url-hint", class: "muted", role: "status" },
+      "An OHIF v3 deployment configured for this server (docs/notes/ohif.md); studies get an \u201cOpen in OHIF\u201d button. Empty: the server's default.");
+    serverOhifUrl().then((url) => { if (url) input.placeholder = url; });
+    const form = h("form", { class: "ohif-form", "aria-labelledby": "ohif-title", novalidate: true },
+      h("h3", { id: "ohif-title" }, "OHIF viewer (optional)"),
+      h("div", { class: "field" }, h("label", { for: "ohif-url" }, "OHIF URL"), input, status),
+      h("div", { class: "buttons" }, h("button", { type: "submit", id: "ohif-save" }, "Set OHIF URL")));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const problem = saveOhifUrl(input.value);
+      status.textContent = problem ? `OHIF URL: ${problem}` : input.value.trim() ? "Saved." : "Cleared: the server's default applies.";
+    });
+    return form;
   }
 
   function help() {

@@ -6,6 +6,8 @@ import { retrieveWithRecovery } from "./retrieval.js";
 import { decodeFrame, draw, thumbnail, UnsupportedError } from "./render.js";
 import { TS_NAMES } from "./dicom.js";
 import { explain } from "./ui-patient.js";
+import { ohifLink, ohifUrl } from "./ohif.js";
+import { note, redactUrl } from "./trace.js";
 
 export const metrics = (window.viewerMetrics = window.viewerMetrics || {});
 
@@ -29,6 +31,7 @@ export function renderViewer(section, { study, startedAt, refresh = null, onBack
   const progress = h("progress", { id: "progress", max: String(Math.max(1, study.instanceCount || 1)), value: "0" });
   const progressText = h("span", { id: "progress-text", class: "muted" }, "");
   const seriesList = h("ol", { class: "series-list", id: "series-list" });
+  const ohifButton = h("button", { type: "button", id: "open-ohif", hidden: true, onclick: () => openInOhif() }, "Open in OHIF");
   const details = h("div", { class: "details-body", id: "details" });
 
   replace(section, h("div", { class: "viewer-layout" },
@@ -42,7 +45,8 @@ export function renderViewer(section, { study, startedAt, refresh = null, onBack
         h("div", { class: "buttons" },
           h("button", { type: "button", onclick: () => zoom(1.25), title: "+" }, "Zoom in"),
           h("button", { type: "button", onclick: () => zoom(0.8), title: "-" }, "Zoom out"),
-          h("button", { type: "button", id: "reset-view", onclick: () => resetView(), title: "0" }, "Reset"))),
+          h("button", { type: "button", id: "reset-view", onclick: () => resetView(), title: "0" }, "Reset"),
+          ohifButton)),
       stage,
       h("div", { class: "slider-row" },
         h("label", { for: "instance-slider" }, "Instance"), slider, sliderLabel),
@@ -52,6 +56,11 @@ export function renderViewer(section, { study, startedAt, refresh = null, onBack
 
   for (const s of study.series) addSeries(s.uid, s);
   renderDetails();
+  ohifUrl().then((url) => {
+    if (!url) return;
+    ohifButton.hidden = false;
+    ohifButton.title = `Opens this study in OHIF at ${new URL(url).origin}, with this session's token`;
+  });
   wireInput();
   const resize = new ResizeObserver(() => redraw());
   resize.observe(stage);
@@ -73,6 +82,12 @@ export function renderViewer(section, { study, startedAt, refresh = null, onBack
     showMessage(explain(err), true);
     onError(err, "wado");
   });
+
+  async function openInOhif() {
+    const link = ohifLink(await ohifUrl(), study);
+    note("Open in OHIF", { method: "GET", url: redactUrl(link), status: "new window" });
+    window.open(link, "_blank", "noopener");
+  }
 
   function addSeries(uid, info = {}) {
     const thumb = h("canvas", { class: "thumb", width: "72", height: "72", "aria-hidden": "true" });
@@ -98,29 +113,37 @@ export function renderViewer(section, { study, startedAt, refresh = null, onBack
     const s = series.get(a.SeriesInstanceUID) || addSeries(a.SeriesInstanceUID,
       { number: a.SeriesNumber, description: a.SeriesDescription, modality: a.Modality });
     if (!s.description && a.SeriesDescription) s.description = a.SeriesDescription;
-    const inst = { bytes, parsed, a, number: Number(a.InstanceNumber ?? 0), image: null };
-    let at = s.instances.findIndex((x) => order(inst, x) < 0);
-    if (at < 0) at = s.instances.length;
-    s.instances.splice(at, 0, inst);
-    s.countEl.textContent = `${s.instances.length} / ${s.expected ?? "?"}`;
-    if (s.expected && s.instances.length >= s.expected && !(s.uid in metrics.seriesCompleteMs)) {
+    s.received = (s.received || 0) + 1;
+    // A multi-frame instance is scrolled frame by frame, like slices.
+    const frames = Math.max(1, Number(a.NumberOfFrames || 1) || 1);
+    let first = null;
+    for (let frame = 0; frame < frames; frame++) {
+      const inst = { bytes, parsed, a, number: Number(a.InstanceNumber ?? 0), frame, frames, image: null };
+      let at = s.instances.findIndex((x) => order(inst, x) < 0);
+      if (at < 0) at = s.instances.length;
+      s.instances.splice(at, 0, inst);
+      if (current === s && at <= index && s.instances.length > 1) index += 1;
+      first = first || inst;
+    }
+    s.countEl.textContent = `${s.received} / ${s.expected ?? "?"}`;
+    if (s.expected && s.received >= s.expected && !(s.uid in metrics.seriesCompleteMs)) {
       metrics.seriesCompleteMs[s.uid] = performance.now() - clickAt;
     }
-    if (!s.thumbDone) { s.thumbDone = true; makeThumb(s, inst); }
+    if (!s.thumbDone) { s.thumbDone = true; makeThumb(s, first); }
     if (!current) {
       metrics.firstSeriesUid = s.uid;
       selectSeries(s.uid, true);
     } else if (current === s) {
-      if (at <= index && s.instances.length > 1) index += 1;
       updateSlider();
       refreshOverlay();
-      if (s.instances.length === s.expected) renderDetails(s.instances[index]);
+      if (s.received === s.expected) renderDetails(s.instances[index]);
     }
     updateProgress();
   }
 
   function order(x, y) {
-    return (x.number - y.number) || (Number(x.a.SliceLocation ?? 0) - Number(y.a.SliceLocation ?? 0));
+    return (x.number - y.number) || (Number(x.a.SliceLocation ?? 0) - Number(y.a.SliceLocation ?? 0)) ||
+      (x.frame - y.frame);
   }
 
   async function makeThumb(s, inst) {
@@ -134,7 +157,7 @@ export function renderViewer(section, { study, startedAt, refresh = null, onBack
   }
 
   function imageOf(inst) {
-    if (!inst.image) inst.image = decodeFrame(inst.bytes, inst.parsed, 0);
+    if (!inst.image) inst.image = decodeFrame(inst.bytes, inst.parsed, inst.frame || 0);
     return inst.image;
   }
 
@@ -202,7 +225,8 @@ export function renderViewer(section, { study, startedAt, refresh = null, onBack
 
   function overlay(inst, image) {
     overlayTL.textContent = `${current.description || "Series"}\nImage ${index + 1} / ${current.instances.length}` +
-      (inst.a.InstanceNumber !== undefined ? ` (#${inst.a.InstanceNumber})` : "");
+      (inst.a.InstanceNumber !== undefined ? ` (#${inst.a.InstanceNumber})` : "") +
+      (inst.frames > 1 ? `\nFrame ${inst.frame + 1} of ${inst.frames}` : "");
     overlayBR.textContent = image && view && view.window
       ? `W ${Math.round(view.window.width)} L ${Math.round(view.window.center)}\nZoom ${Math.round(view.zoom * 100)}%`
       : "";
@@ -292,7 +316,7 @@ export function renderViewer(section, { study, startedAt, refresh = null, onBack
         ["Instances", study.instanceCount], ["Study UID", study.uid]]),
       current ? [h("h3", {}, "Series"), rows([["Description", current.description], ["Number", current.number ?? a.SeriesNumber],
         ["Modality", current.modality || a.Modality], ["Body part", a.BodyPartExamined],
-        ["Instances", `${current.instances.length}${current.expected ? ` of ${current.expected}` : ""}`], ["Series UID", current.uid]])] : null,
+        ["Instances", `${current.received ?? current.instances.length}${current.expected ? ` of ${current.expected}` : ""}`], ["Series UID", current.uid]])] : null,
       inst ? [h("h3", {}, "Instance"), rows([["Number", a.InstanceNumber], ["Size", `${a.Columns} × ${a.Rows}`],
         ["Bits", a.BitsAllocated && `${a.BitsStored ?? a.BitsAllocated} of ${a.BitsAllocated}${a.PixelRepresentation ? " signed" : ""}`],
         ["Photometric", a.PhotometricInterpretation], ["Frames", a.NumberOfFrames],
