@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -26,6 +27,7 @@ from yarl import URL
 
 from .versions import written_for
 
+log = logging.getLogger("smart_imaging.http_client")
 BACKENDS = ("aiohttp", "httpx")
 LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30)
 # Connections to one archive per process. Past its HTTP thread pool (Orthanc: 50 threads, one per
@@ -61,22 +63,29 @@ def tune_httpcore() -> bool:
 
 @contextlib.contextmanager
 def _mapped(request: httpx.Request, reading: bool) -> Iterator[None]:
-    """aiohttp's exceptions as httpx's (``reading``: the status line is already in)."""
+    """aiohttp's exceptions as httpx's (``reading``: the status line is already in); the original
+    is logged at debug level with the host only (paths and queries may carry patient data)."""
     try:
         yield
-    except aiohttp.ConnectionTimeoutError as exc:
-        raise httpx.ConnectTimeout(str(exc) or "connect timed out", request=request) from exc
-    except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
-        raise httpx.ReadTimeout(str(exc) or "read timed out", request=request) from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise httpx.ConnectError(str(exc), request=request) from exc
-    except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
-        raise httpx.UnsupportedProtocol(str(exc), request=request) from exc
-    except aiohttp.ClientResponseError as exc:  # a malformed answer
-        raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-    except (aiohttp.ClientError, OSError) as exc:  # disconnected, reset, payload cut short
-        kind = httpx.ReadError if reading else httpx.RemoteProtocolError
-        raise kind(str(exc) or type(exc).__name__, request=request) from exc
+    except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
+        log.debug("upstream %s %s failed: %r", request.method, request.url.host, exc)
+        raise _httpx_error(request, reading, exc) from exc
+
+
+def _httpx_error(request: httpx.Request, reading: bool, exc: BaseException) -> httpx.TransportError:
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(message, request=request)
+    if isinstance(exc, (aiohttp.ServerTimeoutError, TimeoutError)):
+        return httpx.ReadTimeout(message, request=request)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(message, request=request)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return httpx.UnsupportedProtocol(message, request=request)
+    if isinstance(exc, aiohttp.ClientResponseError):  # a malformed answer
+        return httpx.RemoteProtocolError(message, request=request)
+    # disconnected, reset, payload cut short
+    return (httpx.ReadError if reading else httpx.RemoteProtocolError)(message, request=request)
 
 
 class _Body(httpx.AsyncByteStream):
