@@ -7,6 +7,8 @@ shared across servers. Built from the sandbox tests' own config (``tests/demo/eh
 from __future__ import annotations
 
 import tempfile
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +84,21 @@ class CountedEhr:
         self.server.stop()
         self.sandbox.http.close()
         self.ehr.state.ehr_store.close()
+
+
+def answers_after(
+    ask: Sequence[Callable[[], int]], after: float, timeout: float = 20
+) -> list[list[tuple[float, int]]]:
+    """Call each ``ask`` (a request to one server; its status) in turn until each has answered a
+    request *started* more than ``after`` seconds from now: per server, (seconds from now when the
+    request started, status) of every request. What a slow machine delays is the answer, not the
+    start time, so a check on requests started after a deadline does not depend on its speed."""
+    began = time.monotonic()
+    seen: list[list[tuple[float, int]]] = [[] for _ in ask]
+    while not all(any(t > after for t, _ in answers) for answers in seen):
+        assert time.monotonic() - began < timeout, seen
+        for answers, one in zip(seen, ask, strict=True):
+            started = time.monotonic() - began
+            answers.append((started, one()))
+        time.sleep(0.05)
+    return seen
