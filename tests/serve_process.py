@@ -15,6 +15,9 @@ import httpx
 from .support.ports import free_port
 from .support.processes import stop_process, wait_for_url
 
+TOKEN = "viewer-token"  # the mock authorizer's token: search and retrievals use the same one
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
 
 class ServeProcess:
     """``ServeProcess(tmp_path, {"name": config}, "--workers", "2").start()``; ``url``, ``log()``."""
@@ -51,7 +54,7 @@ class ServeProcess:
             stop_process(self.process, timeout=60)
 
 
-def endpoint(base: str, tenant: str, patient: str, token: str = "any-token") -> tuple[str, str]:
+def endpoint(base: str, tenant: str, patient: str, token: str = TOKEN) -> tuple[str, str]:
     """(WADO-RS base URL, study UID) of the first study an ImagingStudy search finds."""
     bundle = httpx.get(
         f"{base}/{tenant}/fhir/ImagingStudy",

@@ -17,7 +17,7 @@ import pytest
 from .conftest import dicomweb_tenant, mock_patient
 from .orthanc import Orthanc
 from .sample_dicom import deterministic_uid, large_multiframe
-from .serve_process import ServeProcess, endpoint
+from .serve_process import AUTH, ServeProcess, endpoint
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ class SlowReader(threading.Thread):
         super().__init__(daemon=True)
 
     def run(self) -> None:
-        headers = {"Accept": ACCEPT, "Authorization": "Bearer t"}
+        headers = {"Accept": ACCEPT, **AUTH}
         try:
             with httpx.stream("GET", self.url, headers=headers, timeout=60) as response:
                 assert response.status_code == 200
@@ -94,7 +94,7 @@ def assert_draining(server: ServeProcess, study_url: str) -> None:
     assert ready.status_code == 503 and ready.json() == {"status": "draining"}
     assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 503
     assert httpx.get(f"{server.url}/livez", timeout=10).status_code == 200  # alive, not ready
-    refused = httpx.get(f"{study_url}/metadata", headers={"Authorization": "Bearer t"}, timeout=10)
+    refused = httpx.get(f"{study_url}/metadata", headers=AUTH, timeout=10)
     assert refused.status_code == 503
     assert refused.headers["connection"] == "close" and refused.headers["retry-after"] == "1"
     assert refused.json()["error"] == "unavailable"

@@ -19,7 +19,7 @@ from smart_imaging.settings import Settings, settings_env
 from .conftest import dicomweb_tenant, mock_patient
 from .orthanc import Orthanc
 from .sample_dicom import SampleData
-from .serve_process import ServeProcess, endpoint
+from .serve_process import AUTH, ServeProcess, endpoint
 
 MRN = "77654033"
 PID_HEADER = "x-smart-imaging-pid"
@@ -55,7 +55,7 @@ def test_bindings_open_in_every_worker(two_workers: ServeProcess, sample_data: S
     assert len(workers) == 2
     served: Counter[int] = Counter()
     for _ in range(200):  # each on a fresh connection, until both workers have answered a few
-        response = httpx.get(f"{address}/studies/{study}/metadata", headers={"Authorization": "Bearer t"})
+        response = httpx.get(f"{address}/studies/{study}/metadata", headers=AUTH)
         assert response.status_code == 200, response.text
         assert {ds["0020000D"]["Value"][0] for ds in response.json()} == {study}
         served[int(response.headers[PID_HEADER])] += 1
@@ -72,7 +72,7 @@ def test_bindings_open_in_every_worker(two_workers: ServeProcess, sample_data: S
 def test_metrics_are_summed_across_workers(two_workers: ServeProcess) -> None:
     address, study = endpoint(two_workers.url, "clinic", "pat-a")
     for _ in range(30):  # fresh connections: both workers answer some (previous test)
-        response = httpx.get(f"{address}/studies/{study}/metadata", headers={"Authorization": "Bearer t"})
+        response = httpx.get(f"{address}/studies/{study}/metadata", headers=AUTH)
         assert response.status_code == 200
     text = httpx.get(f"{two_workers.url}/metrics").text
     found = re.search(r'^smart_imaging_requests_total\{route="wado",status="200"\} (\S+)$', text, re.M)
@@ -97,10 +97,7 @@ def test_a_worker_that_dies_is_replaced(two_workers: ServeProcess) -> None:
         if httpx.get(f"{two_workers.url}/readyz").status_code == 200:
             break
     address, study = endpoint(two_workers.url, "clinic", "pat-a")
-    assert (
-        httpx.get(f"{address}/studies/{study}/metadata", headers={"Authorization": "Bearer t"}).status_code
-        == 200
-    )
+    assert httpx.get(f"{address}/studies/{study}/metadata", headers=AUTH).status_code == 200
 
 
 def test_workers_rebuild_the_parents_settings_from_the_environment(tmp_path: Path) -> None:
