@@ -29,6 +29,8 @@ def start_server(config_dir: Path, env: dict[str, str] | None = None) -> tuple[s
             str(config_dir),
             "--port",
             str(port),
+            "--workers",
+            "1",  # one process: its CPU and memory are what the benchmarks sample
             "--log-level",
             "warning",
         ],

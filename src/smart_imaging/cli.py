@@ -73,15 +73,15 @@ def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "(env SMART_IMAGING_SHUTDOWN_TIMEOUT, default 30)",
     )
     _add_state_option(serve)
+    serve.add_argument("--log-level", default="info")
+
+
+def _add_state_option(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--ohif-url",
         help="an OHIF v3 deployment the viewer opens studies in "
         "(env SMART_IMAGING_OHIF_URL; docs/notes/ohif.md)",
     )
-    serve.add_argument("--log-level", default="info")
-
-
-def _add_state_option(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--redis-url",
         help="Redis for state shared by replicas and workers, redis://host:port/db "
