@@ -127,11 +127,14 @@ class _Handler(SimpleHTTPRequestHandler):
 
 
 class OhifServer:
-    """OHIF's static build on a loopback port with our ``app-config.js``."""
+    """OHIF's static build on a loopback port with our ``app-config.js``: ``config`` as
+    ``window.config``, or a whole script (``config_js``, e.g. the one docs/notes/ohif.md documents)."""
 
-    def __init__(self, dist: Path, config: dict[str, Any]) -> None:
-        config_js = f"window.config = {json.dumps(config, indent=2)};\n".encode()
-        handler = functools.partial(_Handler, directory=str(dist), config_js=config_js)
+    def __init__(
+        self, dist: Path, config: dict[str, Any] | None = None, *, config_js: str | None = None
+    ) -> None:
+        script = config_js if config_js is not None else f"window.config = {json.dumps(config, indent=2)};\n"
+        handler = functools.partial(_Handler, directory=str(dist), config_js=script.encode())
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -184,8 +187,11 @@ def launch_browser(playwright: Any) -> Any:
     return support_browser.launch_browser(playwright, CHROMIUM_ARGS)
 
 
-def viewer_url(ohif_url: str, study_uid: str, token: str | None = None) -> str:
+def viewer_url(
+    ohif_url: str, study_uid: str, token: str | None = None, params: dict[str, str] | None = None
+) -> str:
     url = f"{ohif_url}/viewer?StudyInstanceUIDs={quote(study_uid)}"
+    url += "".join(f"&{quote(k)}={quote(v, safe='')}" for k, v in (params or {}).items())
     return url + (f"&token={quote(token)}" if token else "")
 
 
@@ -234,10 +240,17 @@ def _largest_canvas(page: Any) -> tuple[int, int, int, int] | None:
 
 
 def open_study(
-    browser: Any, ohif_url: str, study_uid: str, *, token: str | None = None, timeout: float = 90
+    browser: Any,
+    ohif_url: str,
+    study_uid: str,
+    *,
+    token: str | None = None,
+    timeout: float = 90,
+    params: dict[str, str] | None = None,
 ) -> OhifResult:
-    """Open one study in OHIF and wait (up to ``timeout`` s) until an image is drawn in the viewport
-    and no request has been open or started for a second."""
+    """Open one study in OHIF (``params``: more query parameters of its URL) and wait (up to
+    ``timeout`` s) until an image is drawn in the viewport and no request has been open or started
+    for a second."""
     context = browser.new_context(viewport=VIEWPORT, service_workers="block")
     try:
         page = context.new_page()
@@ -245,7 +258,7 @@ def open_study(
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         recorder = _Recorder(page)
         started = time.monotonic()
-        page.goto(viewer_url(ohif_url, study_uid, token), wait_until="load")
+        page.goto(viewer_url(ohif_url, study_uid, token, params), wait_until="load")
         shot, box, drawn = b"", None, False
         while time.monotonic() - started < timeout:
             box = _largest_canvas(page)
