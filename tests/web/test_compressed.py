@@ -123,3 +123,45 @@ def test_open_in_ohif_hands_over_study_endpoint_and_token(page: Any, demo: Any) 
     assert popup.evaluate("window.opener") is None  # noopener: OHIF cannot reach back into the viewer
     (handover,) = [e for e in trace(page) if e["step"] == "Open in OHIF"]
     assert query["token"][0] not in str(handover) and "[redacted]" in handover["url"]
+
+
+def test_pure_helpers_of_the_hand_over_and_the_trace(page: Any, demo: Any) -> None:
+    """ohif.js builds OHIF's viewer URL only for http(s) OHIF URLs; wado.js names the syntaxes it
+    draws and describes what came back."""
+    page.goto(f"{demo.base}/config")
+    found = page.evaluate(
+        """async () => {
+      const ohif = await import('/viewer/js/ohif.js');
+      const wado = await import('/viewer/js/wado.js');
+      const study = { uid: '1.2.3', wado: { address: 'https://img.test/t/wado/abc/' }, token: 't0k en' };
+      const refused = [];
+      for (const bad of ['javascript:alert(1)', 'data:text/html,x', 'not a url', '']) {
+        try { ohif.ohifLink(bad, study); } catch (err) { refused.push(bad); }
+      }
+      return {
+        link: ohif.ohifLink('https://ohif.test/base/', study),
+        plain: ohif.ohifLink('http://ohif.test', { ...study, token: null }),
+        refused,
+        saveBad: ohif.saveOhifUrl('ftp://x'),
+        accept: wado.ACCEPT,
+        described: wado.describe(new Map([['1.2.840.10008.1.2.1', 3], ['1.2.840.10008.1.2.4.50', 1]])),
+      };
+    }"""
+    )
+    assert found["link"] == (
+        "https://ohif.test/base/viewer?StudyInstanceUIDs=1.2.3"
+        "&endpoint=https%3A%2F%2Fimg.test%2Ft%2Fwado%2Fabc&token=t0k+en"
+    )
+    assert (
+        found["plain"]
+        == "http://ohif.test/viewer?StudyInstanceUIDs=1.2.3&endpoint=https%3A%2F%2Fimg.test%2Ft%2Fwado%2Fabc"
+    )
+    assert found["refused"] == ["javascript:alert(1)", "data:text/html,x", "not a url", ""]
+    assert found["saveBad"] == "must be an http(s) URL"
+    assert (
+        found["accept"].count('type="application/dicom"') == 3 and "transfer-syntax=*" not in found["accept"]
+    )
+    assert found["described"] == (
+        "; received as Explicit VR Little Endian (1.2.840.10008.1.2.1) \u00d73, "
+        "JPEG Baseline (Process 1) (1.2.840.10008.1.2.4.50) \u00d71"
+    )
