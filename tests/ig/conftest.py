@@ -23,7 +23,9 @@ from .world import Keys, World, oidc_config, patients, tenants
 
 
 @pytest.fixture(scope="session")
-def ig_world(tmp_path_factory: pytest.TempPathFactory, orthanc: Orthanc) -> Iterator[World]:
+def ig_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    # an archive of its own: the IG's example studies must not appear in other tests' archive
+    orthanc = Orthanc().start()
     for study in STUDIES.values():
         orthanc.upload_bytes(instances(study))
     keys = Keys.generate()
@@ -47,6 +49,7 @@ def ig_world(tmp_path_factory: pytest.TempPathFactory, orthanc: Orthanc) -> Iter
         for server in reversed(servers):
             server.stop()
         oidc_server.stop(oidc)
+        orthanc.stop()
 
 
 @pytest.fixture
