@@ -87,6 +87,8 @@ def targets(stack: Stack, server: subprocess.Popen[bytes], url: str, sample: Sam
         Target("orthanc", stack.orthanc.http_url, archive, basic, [stack.orthanc.process.pid]),
         Target("nginx", nginx.url, archive, basic, nginx.pids()),
     ]
+    floor = stack.start_floor_proxy(stack.orthanc.http_url)
+    found.append(Target("bare-py", floor.base, archive, basic, [floor.pid]))
     for tenant, token in (("mock", "mock-token"), ("smart", app_token("pat-a"))):
         wado = endpoint_path(url, tenant, token, "pat-a", study)
         paths = {kind: wado + path for kind, path in rest.items()}

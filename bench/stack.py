@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -32,13 +33,22 @@ PATIENTS = {"pat-a": "77654033", "pat-b": "98890234", "pat-c": "LOAD-3"}  # pati
 KEY = "bench-capacity-key"
 
 
-def wait_http(url: str, process: subprocess.Popen[bytes], what: str, timeout: float = 60) -> None:
+@dataclass(frozen=True)
+class FloorProxy:
+    base: str
+    pid: int
+
+
+def wait_http(
+    url: str, process: subprocess.Popen[bytes], what: str, timeout: float = 60, accept_any: bool = False
+) -> None:
+    """Until ``url`` answers 200 (``accept_any``: any HTTP answer)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited with {process.returncode}")
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            if httpx.get(url, timeout=2).status_code == 200 or accept_any:
                 return
         except httpx.HTTPError:
             time.sleep(0.1)
@@ -95,6 +105,16 @@ class Stack(contextlib.ExitStack):
         nginx = Nginx(upstreams, workers).start()
         self.callback(nginx.stop)
         return nginx
+
+    def start_floor_proxy(self, upstream: str) -> FloorProxy:
+        """``bench/floor_proxy.py``: a bare Python proxy (uvicorn, aiohttp, no checks) in front of
+        ``upstream``; what any Python hop costs on this machine."""
+        port = free_port()
+        script = str(ROOT / "bench" / "floor_proxy.py")
+        process = self._process([sys.executable, script, str(port), upstream], self.workdir / "floor.log")
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/dicom-web/studies?limit=1", process, "bare Python proxy", accept_any=True)
+        return FloorProxy(base, process.pid)
 
     def start_ehr(self, series_concurrency: int | None = None) -> str:
         """The tiny EHR, then the tenant configs that point at it and at Orthanc."""

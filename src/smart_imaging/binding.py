@@ -21,6 +21,7 @@ import hmac
 import json
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from joserfc import jwe
@@ -81,12 +82,16 @@ def seal(binding: Binding, key: OctKey) -> str:
 
 def open_binding(token: str, key: OctKey, now: float | None = None) -> Binding:
     """Decrypt and check expiry. Any failure is a 403 that says nothing about why in detail."""
+    return _unexpired(_decrypt(token, key), now)
+
+
+def _decrypt(token: str, key: OctKey) -> Binding:
     if len(token) > 4096 or token.count(".") != 4:
         raise Forbidden("invalid study binding")
     try:
         obj = jwe.decrypt_compact(token, key, algorithms=_ALGORITHMS)
         claims = json.loads(obj.plaintext or b"")
-        binding = Binding(
+        return Binding(
             tenant=str(claims["t"]),
             study_uid=str(claims["s"]),
             patient_id=None if claims["p"] is None else str(claims["p"]),
@@ -96,6 +101,30 @@ def open_binding(token: str, key: OctKey, now: float | None = None) -> Binding:
         )
     except (JoseError, ValueError, KeyError, TypeError):
         raise Forbidden("invalid study binding") from None
+
+
+def _unexpired(binding: Binding, now: float | None) -> Binding:
     if binding.expires_at <= (time.time() if now is None else now):
         raise Forbidden("study binding expired; search ImagingStudy again for a fresh Endpoint")
     return binding
+
+
+class BindingOpener:
+    """:func:`open_binding` with the last ``size`` decrypted bindings kept: a viewer sends the
+    same Endpoint address with every frame, and decrypting it (AES-GCM, JSON) was the largest
+    cost of the authorization. Only bindings that decrypted are kept (the token is the key: a
+    changed byte is another token, decrypted and checked); expiry is checked on every call."""
+
+    def __init__(self, key: OctKey, size: int = 4096) -> None:
+        self._key = key
+        self._size = size
+        self._opened: OrderedDict[str, Binding] = OrderedDict()
+
+    def open(self, token: str, now: float | None = None) -> Binding:
+        binding = self._opened.get(token)
+        if binding is None:
+            binding = _decrypt(token, self._key)
+            self._opened[token] = binding
+            if len(self._opened) > self._size:
+                self._opened.popitem(last=False)
+        return _unexpired(binding, now)

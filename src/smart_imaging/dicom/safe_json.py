@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 MAX_DEPTH = 100
 _NOT_STRUCTURE = bytes(set(range(256)) - set(b'"[]{}'))
 
@@ -27,6 +29,10 @@ def loads(raw: bytes, *, max_bytes: int, max_depth: int = MAX_DEPTH) -> Any:
     if len(raw) > max_bytes:
         raise UnsafeJson(f"larger than {max_bytes} bytes")
     check_depth(raw, max_depth)
+    try:
+        return orjson.loads(raw)  # the same values as json.loads, 2-3x faster; what it refuses
+    except orjson.JSONDecodeError:  # (NaN, integers past 64 bits, lone surrogates) json decides
+        pass
     try:
         return json.loads(raw)
     except RecursionError:  # pragma: no cover - check_depth keeps documents far from the limit

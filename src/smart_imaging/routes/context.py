@@ -16,7 +16,7 @@ from ..access.rules import TenantRules
 from ..auth import AccessGrant, AuthRequest
 from ..auth.bearer import bearer_token
 from ..auth.quirks import BY_TYPE
-from ..binding import token_digest
+from ..binding import BindingOpener, token_digest
 from ..config.tenant import SmartAuthorization
 from ..fhir.audit_event import Actor
 from ..services.audit_trail import AuditTrail, parse_sinks
@@ -37,8 +37,10 @@ class AppState:
     http: httpx.AsyncClient | None = None  # the app's outbound client (decision points, archive APIs)
     audit: AuditTrail | None = None  # default: from settings.audit
     services: ServiceRegistry | None = None
+    bindings: BindingOpener = field(init=False)
 
     def __post_init__(self) -> None:
+        self.bindings = BindingOpener(self.key)
         if self.audit is None:
             self.audit = AuditTrail(parse_sinks(self.settings.audit), self.key)
         if self.services is None:

@@ -2,7 +2,7 @@
 audit record (IG "Retrieving images": "The DICOMweb Server SHALL validate the token, the
 capability, and their binding, and enforce all applicable restrictions", on every request).
 
-In order: the access token (``identify``); the binding (``binding.open_binding``); for a Backend
+In order: the access token (``identify``); the binding (``binding.BindingOpener``: decrypted once, expiry checked each time); for a Backend
 Services token, the binding's patient against the client's access (``access.backend``); the
 decision of ``access.retrieval`` (tenant, study, expiry, the binding's token digest = this
 token's, the patient); the tenant's delay; the study check against the archive
@@ -20,7 +20,7 @@ from starlette.requests import Request
 
 from ..access.backend import requester_of, retrieval_grant
 from ..access.retrieval import RetrievalRequest, RetrievalScope, check_policy, decide_retrieval
-from ..binding import Binding, open_binding
+from ..binding import Binding
 from ..errors import SmartImagingError
 from ..services.audit_trail import outcome_of
 from ..tenants.registry import Tenant
@@ -39,7 +39,7 @@ async def authorize_retrieval(
     """Authorize one request (see the module doc); ``study_uid`` None: the binding's own study
     (QIDO-RS ``/studies``); ``kind`` names the request in the audit record. Raises the refusal."""
     caller = await identify(request, tenant)
-    binding = open_binding(binding_token, app_state(request).key)
+    binding = app_state(request).bindings.open(binding_token)
     asked = RetrievalRequest(tenant.key, study_uid, series_uid, caller.token_digest)
     try:
         scope = await _decide(request, tenant, caller, binding, asked)

@@ -20,12 +20,14 @@ is checked, and what the archive cannot make is transcoded here (``dicomweb_synt
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 from typing import overload
 from urllib.parse import quote, urlencode
 
 import httpx
+import orjson
 
 from ..config.tenant import BasicAuthentication, BearerAuthentication, DicomWebImages
 from ..dicom import json_model as dj
@@ -57,10 +59,10 @@ class DicomWebSource:
         self._limit = asyncio.Semaphore(config.seriesConcurrency)
         self._include_instances = config.includeInstances
         self._headers = {"Accept-Encoding": "identity"}
-        self._auth: httpx.Auth | None = None
         auth = config.authentication
-        if isinstance(auth, BasicAuthentication):
-            self._auth = httpx.BasicAuth(auth.username, auth.password.get_secret_value())
+        if isinstance(auth, BasicAuthentication):  # as a header: no auth flow per request
+            userpass = f"{auth.username}:{auth.password.get_secret_value()}".encode()
+            self._headers["Authorization"] = "Basic " + base64.b64encode(userpass).decode("ascii")
         elif isinstance(auth, BearerAuthentication):
             self._headers["Authorization"] = f"Bearer {auth.token.get_secret_value()}"
 
@@ -256,7 +258,7 @@ class DicomWebSource:
         if dropped:
             log.warning("image archive metadata: %d unusable values dropped", dropped)
         _move_retrieve_urls(datasets, request.public_base)
-        body = json.dumps(datasets, separators=(",", ":")).encode()
+        body = _serialised(datasets)
         return WadoResponse(
             media_type="application/dicom+json",
             body=http_.once(body),
@@ -277,9 +279,7 @@ class DicomWebSource:
         """The archive's 2xx answer, else its error; ``fallback``: None for a status that says it
         cannot make what was asked (``dicomweb_syntax.CANNOT``), so the caller makes it."""
         try:
-            response = await self._http.send(
-                request, stream=stream, auth=self._auth or httpx.USE_CLIENT_DEFAULT
-            )
+            response = await self._http.send(request, stream=stream)
         except httpx.TimeoutException:
             raise UpstreamTimeout("image archive timed out") from None
         except httpx.TransportError:
@@ -294,6 +294,15 @@ class DicomWebSource:
 
     async def aclose(self) -> None:
         return None
+
+
+def _serialised(datasets: list[DicomJson]) -> bytes:
+    """Compact JSON of the cleaned metadata; orjson, else (a value orjson refuses, such as an
+    integer past 64 bits) the standard library."""
+    try:
+        return orjson.dumps(datasets)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(datasets, separators=(",", ":")).encode()
 
 
 def _series_key(series_uid: str | None) -> list[tuple[str, str]]:
