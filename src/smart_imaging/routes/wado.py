@@ -88,34 +88,46 @@ class WadoStream(StreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         outcomes: list[Outcome] = []
         try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(_watch_disconnect, receive, group.cancel_scope, outcomes)
-                outcomes.append(await self._pump(send))
-                group.cancel_scope.cancel()
+            await send(
+                {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+            )
+            outcome, chunk = await self._step(send, self._first)
+            if outcome is not None:  # a body of one chunk (a frame, metadata): nothing to watch
+                outcomes.append(outcome)
+            else:  # more follows: watch for a client that goes away while the archive sends
+                async with anyio.create_task_group() as group:
+                    group.start_soon(_watch_disconnect, receive, group.cancel_scope, outcomes)
+                    outcomes.append(await self._pump(send, chunk))
+                    group.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
                 await _close(self._upstream)
         self._report(scope, outcomes[0] if outcomes else Outcome.DISCONNECTED)
 
-    async def _pump(self, send: Send) -> Outcome:
+    async def _pump(self, send: Send, chunk: bytes | None) -> Outcome:
         """Send everything the body yields; never raises for a failing body or a gone client."""
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        chunk = self._first
-        while chunk is not None:
-            try:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except OSError:  # ASGI spec 2.4 servers report a gone client this way
-                return Outcome.DISCONNECTED
-            self._sent += len(chunk)
-            try:
-                chunk = await anext(self._upstream.body)
-            except StopAsyncIteration:
-                chunk = None
-            except Exception as exc:  # noqa: BLE001 - any failure of the body aborts the response
-                self._failure = exc
-                return Outcome.ABORTED
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-        return Outcome.COMPLETE
+        while True:
+            outcome, chunk = await self._step(send, chunk)
+            if outcome is not None:
+                return outcome
+
+    async def _step(self, send: Send, chunk: bytes | None) -> tuple[Outcome | None, bytes | None]:
+        """Send ``chunk`` (None: the end) and read the next; an outcome once the response ends."""
+        if chunk is None:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return Outcome.COMPLETE, None
+        try:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except OSError:  # ASGI spec 2.4 servers report a gone client this way
+            return Outcome.DISCONNECTED, None
+        self._sent += len(chunk)
+        try:
+            return None, await anext(self._upstream.body)
+        except StopAsyncIteration:
+            return await self._step(send, None)
+        except Exception as exc:  # noqa: BLE001 - any failure of the body aborts the response
+            self._failure = exc
+            return Outcome.ABORTED, None
 
     def _report(self, scope: Scope, outcome: Outcome) -> None:
         if outcome is Outcome.COMPLETE:
