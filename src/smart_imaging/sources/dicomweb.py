@@ -56,7 +56,7 @@ class DicomWebSource:
         self._base = config.endpoint
         self._http = http
         self._timeout = httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0))
-        self._limit = asyncio.Semaphore(config.seriesConcurrency)
+        self._concurrency = config.seriesConcurrency  # per search: the pool bounds the archive's load
         self._include_instances = config.includeInstances
         self._headers = {"Accept-Encoding": "identity"}
         auth = config.authentication
@@ -81,21 +81,22 @@ class DicomWebSource:
             return [StudyRecord(study=s) for s in studies]
         include = query.include_instances and self._include_instances
         extra = query.extra_fields
-        return list(await asyncio.gather(*(self._study(s, include, extra) for s in studies)))
+        limit = asyncio.Semaphore(self._concurrency)
+        return list(await asyncio.gather(*(self._study(s, include, limit, extra) for s in studies)))
 
     async def _study(
-        self, study: DicomJson, include_instances: bool, extra: tuple[str, ...] = ()
+        self, study: DicomJson, include_instances: bool, limit: asyncio.Semaphore, extra: tuple[str, ...] = ()
     ) -> StudyRecord:
         uid = dj.text(study, tags.StudyInstanceUID) or ""
         fields = (*tags.SERIES_FIELDS, *extra)
-        async with self._limit:
+        async with limit:
             series = await self._qido(
                 f"/studies/{uid}/series", [("includefield", f) for f in fields], "series"
             )
         series = _listed_under(study, series, "series")
         instances: dict[str, list[DicomJson]] | None = None
         if include_instances:
-            async with self._limit:
+            async with limit:
                 found = await self._qido(
                     f"/studies/{uid}/instances",
                     [("includefield", f) for f in tags.INSTANCE_FIELDS],
