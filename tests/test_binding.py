@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from smart_imaging.binding import Binding, key_from_secret, open_binding, seal
+from smart_imaging.binding import Binding, BindingOpener, key_from_secret, open_binding, seal
 from smart_imaging.errors import Forbidden
 
 
@@ -64,3 +64,24 @@ def test_token_digest_is_keyed_stable_and_bound_into_the_binding() -> None:
     assert opened.token_digest == digest and same_token(opened, digest)
     assert not same_token(opened, token_digest("token-b", key))
     assert not same_token(Binding("t", "1.2", "p", 0), digest)  # a binding bound to no token
+
+
+def test_the_opener_decrypts_each_address_once_and_checks_expiry_every_time() -> None:
+    key, _ = key_from_secret("secret")
+    opener = BindingOpener(key, size=2)
+    soon = int(time.time()) + 60
+    tokens = [seal(Binding("t", f"1.2.{n}", "p", soon), key) for n in range(3)]
+    first = opener.open(tokens[0])
+    assert opener.open(tokens[0]) is first  # kept: not decrypted again
+    with pytest.raises(Forbidden, match="expired"):
+        opener.open(tokens[0], now=soon + 1)  # kept, yet expired
+    opener.open(tokens[1])
+    opener.open(tokens[2])  # past the size: the oldest goes
+    assert opener.open(tokens[0]) == first and opener.open(tokens[0]) is not first
+    flipped = tokens[1][:-3] + ("abc" if not tokens[1].endswith("abc") else "abd")
+    for _ in range(2):  # a refused address is refused again, never kept
+        with pytest.raises(Forbidden):
+            opener.open(flipped)
+    other, _ = key_from_secret("another secret")
+    with pytest.raises(Forbidden):
+        BindingOpener(other).open(tokens[1])

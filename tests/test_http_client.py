@@ -159,3 +159,40 @@ async def test_a_form_post_carries_its_body(raw: Callable[[Handler], RawServer])
         )
     assert response.json() == {} and server.bodies == [b"grant_type=client_credentials&scope=a+b"]
     assert b"content-type: application/x-www-form-urlencoded" in server.heads[0].lower()
+
+
+def cookie_setter(body: bytes) -> Handler:
+    def handler(conn: socket.socket, head: bytes) -> None:
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nSet-Cookie: session=archive-secret; Path=/\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(body), body)
+        )
+
+    return handler
+
+
+@pytest.mark.parametrize("backend", ["aiohttp", "httpx"])
+async def test_the_server_keeps_no_cookies_of_the_hosts_it_calls(
+    raw: Callable[[Handler], RawServer], backend: str
+) -> None:
+    """The direct send (OutboundClient) skips the cookie jar: one host's cookie is never sent
+    again, to it or to another tenant's host."""
+    server = raw(cookie_setter(b"{}"))
+    async with create_client(5, backend) as http:
+        first = await http.get(f"{server.url}/one")
+        assert first.status_code == 200 and first.content == b"{}"
+        assert first.headers["set-cookie"].startswith("session=")
+        await http.get(f"{server.url}/two")
+    assert len(server.heads) == 2
+    assert b"cookie" not in server.heads[1].lower().replace(b"set-cookie", b"")
+
+
+async def test_a_request_with_auth_still_runs_the_auth_flow(raw: Callable[[Handler], RawServer]) -> None:
+    """A request that needs AsyncClient.send's steps (here a BasicAuth flow) is not sent directly."""
+    server = raw(ok(b"ok"))
+    async with create_client(5) as http:
+        response = await http.get(f"{server.url}/a", auth=httpx.BasicAuth("user", "pass"))
+        direct = await http.get(f"{server.url}/b")
+    assert response.content == b"ok" and direct.content == b"ok"
+    assert b"authorization: basic dxnlcjpwyxnz" in server.heads[0].lower()
+    assert b"authorization" not in server.heads[1].lower()
