@@ -217,7 +217,9 @@ PID_HEADER = b"x-smart-imaging-pid"
 
 class DrainGate:
     """Counts the requests in flight; while draining (``drain``), answers new ones 503 with
-    ``Connection: close`` and ``Retry-After`` (probes still answer). ``expose_pid``: every answer
+    ``Connection: close`` and ``Retry-After`` (probes still answer). A path with a control
+    character (``%0A``...) is a 404 here: no route of ours has one, and Starlette's route patterns
+    end in ``$``, which also matches before a final newline (``/studies%0A`` was ``/studies``). ``expose_pid``: every answer
     names the process that served it (``X-Smart-Imaging-Pid``), to see workers share the load."""
 
     def __init__(self, app: ASGIApp, drain: Drain, expose_pid: bool = False) -> None:
@@ -231,6 +233,9 @@ class DrainGate:
             return
         if self.drain.draining and scope["path"] not in PROBES:
             await _refuse(scope, receive, send)
+            return
+        if not scope["path"].isprintable():
+            await _not_found(scope, receive, send)
             return
         if self.pid is not None:
             send = self._naming_pid(send)
@@ -256,6 +261,11 @@ async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
     headers = {"Retry-After": "1", "Connection": "close"}
     message = "the server is shutting down; retry the request"
     response = render_error(Request(scope), 503, "transient", "unavailable", message, headers)
+    await response(scope, receive, send)
+
+
+async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    response = render_error(Request(scope), 404, "not-found", "not_found", "no such resource")
     await response(scope, receive, send)
 
 

@@ -77,3 +77,14 @@ async def test_authorization_is_that_of_wado(world: World) -> None:
         "bad_request",
     )
     assert world.source.queries == []
+
+
+@pytest.mark.parametrize("tail", ["/studies%0A", f"/studies/{UID}/series%0A", "/studies%0D", "/studies%09"])
+async def test_a_control_character_in_the_path_is_404(world: World, tail: str) -> None:
+    """Starlette's ``$`` also matches before a final newline: ``/studies%0A`` reached ``/studies``."""
+    base = await world.wado_base(UID)
+    answer = await world.client.get(base + tail, headers=world.headers())
+    error(answer, 404, "not_found")
+    assert world.source.queries == [] and world.source.retrievals == []
+    fhir = await world.client.get(base.split("/wado/")[0] + "/fhir/ImagingStudy%0A", headers=world.headers())
+    assert fhir.status_code == 404 and fhir.json()["resourceType"] == "OperationOutcome"
