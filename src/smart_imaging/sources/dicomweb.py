@@ -56,6 +56,7 @@ class DicomWebSource:
         self._base = config.endpoint
         self._http = http
         self._timeout = httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0))
+        self._timeout_options = self._timeout.as_dict()
         self._concurrency = config.seriesConcurrency  # per search: the pool bounds the archive's load
         self._include_instances = config.includeInstances
         self._headers = {"Accept-Encoding": "identity"}
@@ -201,7 +202,10 @@ class DicomWebSource:
         )
         headers = {**self._headers, **({"Accept": accept} if accept else {})}
         url = self._base + (path or request.path())
-        return self._http.build_request("GET", url, params=params, headers=headers, timeout=self._timeout)
+        if params:
+            return self._http.build_request("GET", url, params=params, headers=headers, timeout=self._timeout)
+        # the hot path (a frame, metadata): the request as is, without merging the client's defaults
+        return httpx.Request("GET", url, headers=headers, extensions={"timeout": self._timeout_options})
 
     async def _instances_in(self, request: WadoRequest, syntaxes: InstanceSyntaxes) -> WadoResponse:
         """Instances in the syntaxes asked (``dicomweb_syntax``): asked of the archive, checked,
