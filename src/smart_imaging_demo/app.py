@@ -69,6 +69,7 @@ def create_demo_app(
         dynamic_tenants=True,
         dynamic_upstream_allow=dynamic_upstream_allow,
         state_dir=data_dir / "oauth",
+        ohif_url=os.environ.get("SMART_IMAGING_OHIF_URL", "").strip() or None,  # "Open in OHIF"
     )
     return _compose(ehr, create_app(settings, tenants=tenants, extra_routes=web_routes()))
 

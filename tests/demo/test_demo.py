@@ -18,6 +18,7 @@ from smart_imaging_demo.app import create_demo_app
 from smart_imaging_demo.ehr.pkce import s256_challenge
 
 from ..sample_dicom import restamped
+from ..support.asgi import lifespan
 from .ehr.conftest import REQUEST_ID, free_socket
 
 REDIRECT = "http://localhost:7777/cb"
@@ -104,3 +105,21 @@ def test_demo_launch_search_and_retrieve(demo: str) -> None:
         assert retrieved.status_code == 200, retrieved.text[:300]
         assert b"DICM" in retrieved.content
         assert http.get(f"{address}/studies/{uid}").status_code == 401
+
+
+async def test_the_demo_offers_the_ohif_of_smart_imaging_ohif_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``SMART_IMAGING_OHIF_URL`` reaches the demo's viewer ("Open in OHIF"), as it does ``serve``'s."""
+    (tmp_path / "samples").mkdir()
+    for ohif in ("https://ohif.example.org/viewer", None):
+        if ohif:
+            monkeypatch.setenv("SMART_IMAGING_OHIF_URL", ohif)
+        else:
+            monkeypatch.delenv("SMART_IMAGING_OHIF_URL")
+        app = create_demo_app("http://127.0.0.1:9", tmp_path, samples_dir=tmp_path / "samples")
+        async with lifespan(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:9") as http:
+                answer = await http.get("/api/viewer-config")
+        assert answer.status_code == 200 and answer.json() == {"ohifUrl": ohif}
