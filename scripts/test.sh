@@ -7,8 +7,8 @@
 #   4. lint-imports (import-linter contracts); skipped, with a note, while the project has no
 #      [tool.importlinter] section in pyproject.toml, no .importlinter and no [importlinter] in setup.cfg
 #   5. the fast tier: pytest -m "not integration" (in-process, fakes; tests/support/tiers.py)
-#   6. everything: pytest
-# With arguments, they go to pytest and only stage 6 runs (a targeted run, e.g.
+#   6. the integration tier: pytest -m integration (real servers; with stage 5, every test once)
+# With arguments, they go to pytest and only a plain pytest run (a targeted run, e.g.
 #   scripts/test.sh -k wado   or   scripts/test.sh tests/fast); the other stages are skipped with
 # a note. CI (.ci/run) runs it without arguments: every gate. PYTEST_ADDOPTS reaches both pytest
 # stages. A pytest stage that runs no test at all (exit code 5) fails too.
@@ -60,5 +60,5 @@ fi
 stage "fast tier: pytest -m 'not integration'"
 run_pytest -m "not integration"
 
-stage "everything: pytest"
-run_pytest
+stage "integration tier: pytest -m integration (with the fast tier: every test, each once)"
+run_pytest -m integration
