@@ -5,7 +5,8 @@ URLs moved under our base (see ``dicomweb``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from typing import Protocol, TypeVar
 
 import httpx
 
@@ -22,6 +23,8 @@ from ..errors import (
 )
 from ..wado.request import rebase
 from .base import WadoResponse
+
+T_co = TypeVar("T_co", covariant=True)
 
 
 def status_error(status: int) -> SmartImagingError:
@@ -69,19 +72,35 @@ def part_rewrite(public_base: str) -> HeaderRewrite:
     return rewrite
 
 
-async def relay(chunks: AsyncGenerator[bytes, None], relay: MultipartRelay) -> AsyncGenerator[bytes, None]:
-    """Pass the multipart on as it arrives; raise unless it ends with its closing delimiter."""
+class Framing(Protocol[T_co]):
+    """A multipart parser fed chunk by chunk (``MultipartRelay``, ``PartSplitter``)."""
+
+    complete: bool
+
+    def feed(self, chunk: bytes) -> Iterable[T_co]: ...
+
+    def close(self) -> None: ...
+
+
+async def verified(chunks: AsyncGenerator[bytes, None], framing: Framing[T_co]) -> AsyncGenerator[T_co, None]:
+    """What ``framing`` makes of the archive's multipart as it arrives; raises
+    ``IncompleteTransfer`` unless the body ends with its closing delimiter. Closes ``chunks``."""
     try:
         async for chunk in chunks:
-            for piece in relay.feed(chunk):
-                yield piece
-            if relay.complete:  # the epilogue, if any, is not worth waiting for
+            for item in framing.feed(chunk):
+                yield item
+            if framing.complete:  # the epilogue, if any, is not worth waiting for
                 break
-        relay.close()
+        framing.close()
     except MultipartError as exc:
         raise IncompleteTransfer(f"the image archive's multipart answer is incomplete: {exc}") from None
     finally:
         await chunks.aclose()
+
+
+def relay(chunks: AsyncGenerator[bytes, None], relay: MultipartRelay) -> AsyncGenerator[bytes, None]:
+    """Pass the multipart on as it arrives; raise unless it ends with its closing delimiter."""
+    return verified(chunks, relay)
 
 
 def identity(response: httpx.Response) -> bool:

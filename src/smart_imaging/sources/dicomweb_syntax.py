@@ -22,13 +22,14 @@ import anyio
 from pydicom import Dataset, dcmread
 
 from ..dicom import multipart
-from ..dicom.multipart_stream import MultipartError, valid_boundary
+from ..dicom.multipart_stream import valid_boundary
 from ..dicom.transcode import transcode_part10
-from ..errors import IncompleteTransfer, NotFound, UpstreamError
+from ..errors import NotFound, UpstreamError
 from ..wado.negotiate import DICOM, InstanceSyntaxes, frame_part_fits, frame_target
 from ..wado.parts import Part, PartSplitter
 from ..wado.request import WadoRequest, rebase
 from .base import WadoResponse
+from .dicomweb_http import verified
 from .stored.answers import frames_body, frames_in
 
 ANY_DICOM = f'multipart/related; type="{DICOM}"; transfer-syntax=*'
@@ -61,18 +62,13 @@ async def _parts(
     syntaxes: InstanceSyntaxes,
     base: str,
 ) -> AsyncIterator[bytes]:
+    parts = verified(chunks, splitter)
     try:
-        async for chunk in chunks:
-            for part in splitter.feed(chunk):
-                async for piece in _one(part, out, syntaxes, base):
-                    yield piece
-            if splitter.complete:
-                break
-        splitter.close()
-    except MultipartError as exc:
-        raise IncompleteTransfer(f"the image archive's multipart answer is incomplete: {exc}") from None
+        async for part in parts:
+            async for piece in _one(part, out, syntaxes, base):
+                yield piece
     finally:
-        await chunks.aclose()
+        await parts.aclose()
     yield multipart.closing(out)
 
 
