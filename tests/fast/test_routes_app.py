@@ -7,6 +7,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from starlette.routing import Match, Route
+
+from smart_imaging.app import create_app
+from smart_imaging.settings import Settings
 
 from .conftest import A_UIDS, World
 
@@ -125,3 +129,34 @@ async def test_metrics_count_requests_by_route_and_status(world: World) -> None:
     body_bytes = re.search(r'^smart_imaging_response_bytes_total\{route="wado"\} (\S+)$', response.text, re.M)
     assert body_bytes and float(body_bytes.group(1)) == len(b"".join(world.source.parts))
     assert "/wado/" not in response.text  # no capability URL in a label
+
+
+@pytest.mark.parametrize(
+    ("rest", "endpoint"),
+    [
+        ("", "studies"),  # QIDO-RS collections (PS3.18 10.6)
+        ("/1.2.3/series", "series"),
+        ("/1.2.3/instances", "instances"),
+        ("/1.2.3/series/1.2.4/instances", "instances"),
+        ("/1.2.3", "retrieve"),  # WADO-RS resources
+        ("/1.2.3/metadata", "retrieve"),
+        ("/1.2.3/series/1.2.4", "retrieve"),
+        ("/1.2.3/series/1.2.4/instances/1.2.5", "retrieve"),
+        ("/1.2.3/series/1.2.4/instances/1.2.5/frames/1,2", "retrieve"),
+        ("/1.2.3/series/1.2.4/instances/1.2.5/bulk/7FE00010", "retrieve"),
+        ("/1.2.3/series/", "retrieve"),  # not a collection: WADO-RS parses (and refuses) it
+    ],
+)
+@pytest.mark.parametrize("prefix", ["/a", "/dyn/eyJ4IjoxfQ"])
+def test_wado_rs_is_matched_first_and_leaves_qido_rs_its_collections(
+    prefix: str, rest: str, endpoint: str
+) -> None:
+    app = create_app(Settings(key="k" * 32), tenants={})
+    path = f"{prefix}/wado/{'b' * 300}/studies{rest}"
+    scope = {"type": "http", "path": path, "root_path": "", "method": "GET"}
+    found = next(route for route in app.routes if route.matches(scope)[0] is Match.FULL)
+    assert isinstance(found, Route) and found.endpoint.__name__ == endpoint
+    if endpoint == "retrieve":  # no QIDO-RS pattern tried before it
+        mine = found.path.split("/wado/")[0] + "/wado/"  # this prefix's QIDO-RS routes
+        before = app.routes[: app.routes.index(found)]
+        assert not [route for route in before if getattr(route, "path", "").startswith(mine)]
