@@ -7,9 +7,11 @@ token per tenant, one keep-alive connection per target (``http.client``, the lea
 hand, so the client's own cost stays small); rounds interleaved across the targets so a busy
 neighbour on the machine hits them all alike. For WADO-RS study metadata and for one frame it
 prints req/s, p50/p99, the ms added at the median, the ratio to direct Orthanc (nginx's beside it)
-and the CPU each hop's own processes spent per request.
+and the CPU each hop's own processes spent per request. Two bare Python proxies
+(``bench/floor_proxy.py``, no checks at all) give the floor of any Python hop here: one on uvicorn
+(the server's own), one on granian (a Rust HTTP server), to see whether the server library moves it.
 
-Run: .venv/bin/python bench/bench_hotpath.py [--requests 300] [--rounds 3] [--workers 1]
+Run: .venv/bin/python bench/bench_hotpath.py [--requests 300] [--rounds 3] [--workers 1] [--floors uvicorn,granian]
      [--profile profile.svg|stacks.txt [--profile-kind frame]]   py-spy record on the server
      [--wrap 'py-spy record -o server.svg --']                   run the server under a command
 """
@@ -71,7 +73,12 @@ def first_instance(sample: SampleData, study: str) -> tuple[str, str]:
     return str(ds.SeriesInstanceUID), sop
 
 
-def targets(stack: Stack, server: subprocess.Popen[bytes], url: str, sample: SampleData) -> list[Target]:
+FLOORS = {"uvicorn": "bare-py", "granian": "bare-gr"}  # floor_proxy.py's servers -> target names
+
+
+def targets(
+    stack: Stack, server: subprocess.Popen[bytes], url: str, sample: SampleData, floors: list[str]
+) -> list[Target]:
     assert stack.orthanc is not None and stack.orthanc.process is not None
     nginx = stack.start_nginx([stack.orthanc.http_port])
     study = sample.patients[PATIENTS["pat-a"]][0]
@@ -87,8 +94,9 @@ def targets(stack: Stack, server: subprocess.Popen[bytes], url: str, sample: Sam
         Target("orthanc", stack.orthanc.http_url, archive, basic, [stack.orthanc.process.pid]),
         Target("nginx", nginx.url, archive, basic, nginx.pids()),
     ]
-    floor = stack.start_floor_proxy(stack.orthanc.http_url)
-    found.append(Target("bare-py", floor.base, archive, basic, [floor.pid]))
+    for name in floors:
+        floor = stack.start_floor_proxy(stack.orthanc.http_url, name)
+        found.append(Target(FLOORS[name], floor.base, archive, basic, tree_pids(floor.pid)))
     for tenant, token in (("mock", "mock-token"), ("smart", app_token("pat-a"))):
         wado = endpoint_path(url, tenant, token, "pat-a", study)
         paths = {kind: wado + path for kind, path in rest.items()}
@@ -176,6 +184,9 @@ def main() -> None:
     parser.add_argument("--log-level", default="info", help="the server's (info: access log on)")
     parser.add_argument("--profile", help="write a py-spy profile of the server to this file")
     parser.add_argument("--profile-kind", choices=KINDS, default="metadata")
+    parser.add_argument(
+        "--floors", default="uvicorn,granian", help="bare proxies to run: uvicorn, granian (comma-separated)"
+    )
     parser.add_argument("--wrap", default="", help="a command to run the server under")
     args = parser.parse_args()
     with Stack() as stack:
@@ -183,7 +194,10 @@ def main() -> None:
         stack.start_orthanc(list(sample.files.values()))
         stack.start_ehr()
         server, url = stack.start_server(args.workers, args.log_level, shlex.split(args.wrap))
-        found = targets(stack, server, url, sample)
+        floors = [name for name in args.floors.split(",") if name]
+        if unknown := set(floors) - set(FLOORS):
+            parser.error(f"--floors: unknown {', '.join(sorted(unknown))} (known: {', '.join(FLOORS)})")
+        found = targets(stack, server, url, sample, floors)
         measure(found, args.requests, args.rounds)
         print(f"cores: {os.cpu_count()}, server workers: {args.workers}, log level: {args.log_level}")
         print(f"introspections at the EHR: {stack.introspections()} (one token, all requests)")
@@ -191,7 +205,8 @@ def main() -> None:
             report(found, kind)
         print("  (hop CPU/req: CPU of that target's own processes per request: the hop alone)")
         if args.profile:
-            profile(server, found[3], args.profile_kind, args.requests * 3, args.profile)
+            mock = next(target for target in found if target.name == "mock")
+            profile(server, mock, args.profile_kind, args.requests * 3, args.profile)
 
 
 if __name__ == "__main__":

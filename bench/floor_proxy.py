@@ -1,19 +1,21 @@
 """A bare Python proxy: what any Python hop costs on this machine (bench/bench_hotpath.py).
 
-uvicorn (httptools, uvloop) and one aiohttp pool, no authorization, no checks, no logging: the
-request's path goes to the upstream with its Accept and Authorization headers, the answer streams
-back. Not part of the product; a floor to read the server's figures against.
+One aiohttp pool, no authorization, no checks, no logging: the request's path goes to the
+upstream with its Accept and Authorization headers, the answer streams back. Served by uvicorn
+(httptools, uvloop: what ``smart-imaging serve`` runs on) or by granian (Rust's hyper, uvloop),
+to see whether another server library would move the floor. Not part of the product; a floor to
+read the server's figures against.
 
-Run: python bench/floor_proxy.py PORT UPSTREAM_BASE
+Run: python bench/floor_proxy.py PORT UPSTREAM_BASE [uvicorn|granian]
 """
 
+import os
 import sys
 
 import aiohttp
-import uvicorn
 from yarl import URL
 
-UP = sys.argv[2]
+UPSTREAM = os.environ.get("FLOOR_UPSTREAM", "")  # granian imports this module again in its worker
 session = None
 
 
@@ -36,7 +38,7 @@ async def app(scope, receive, send):
     hdrs = [(k.decode(), v.decode()) for k, v in scope["headers"] if k in (b"accept", b"authorization")]
     qs = scope["query_string"].decode()
     async with session.get(
-        URL(UP + scope["raw_path"].decode() + ("?" + qs if qs else ""), encoded=True), headers=hdrs
+        URL(UPSTREAM + scope["raw_path"].decode() + ("?" + qs if qs else ""), encoded=True), headers=hdrs
     ) as r:
         await send(
             {
@@ -50,6 +52,33 @@ async def app(scope, receive, send):
         await send({"type": "http.response.body", "body": b""})
 
 
-uvicorn.run(
-    app, port=int(sys.argv[1]), http="httptools", loop="uvloop", access_log=False, log_level="warning"
-)
+def main() -> None:
+    port, server = int(sys.argv[1]), sys.argv[3] if len(sys.argv) > 3 else "uvicorn"
+    os.environ["FLOOR_UPSTREAM"] = sys.argv[2]
+    if server == "granian":
+        from granian import Granian
+        from granian.constants import Interfaces, Loops
+
+        here = os.path.dirname(os.path.abspath(__file__))
+        sys.path.insert(0, here)
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
+        Granian(
+            "floor_proxy:app",
+            address="127.0.0.1",
+            port=port,
+            interface=Interfaces.ASGI,
+            workers=1,
+            loop=Loops.uvloop,
+            websockets=False,
+            log_enabled=False,
+        ).serve()
+        return
+    import uvicorn
+
+    global UPSTREAM
+    UPSTREAM = sys.argv[2]
+    uvicorn.run(app, port=port, http="httptools", loop="uvloop", access_log=False, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

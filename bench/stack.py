@@ -106,12 +106,13 @@ class Stack(contextlib.ExitStack):
         self.callback(nginx.stop)
         return nginx
 
-    def start_floor_proxy(self, upstream: str) -> FloorProxy:
-        """``bench/floor_proxy.py``: a bare Python proxy (uvicorn, aiohttp, no checks) in front of
-        ``upstream``; what any Python hop costs on this machine."""
+    def start_floor_proxy(self, upstream: str, server: str = "uvicorn") -> FloorProxy:
+        """``bench/floor_proxy.py``: a bare Python proxy (aiohttp, no checks; served by ``server``,
+        uvicorn or granian) in front of ``upstream``; what any Python hop costs on this machine."""
         port = free_port()
         script = str(ROOT / "bench" / "floor_proxy.py")
-        process = self._process([sys.executable, script, str(port), upstream], self.workdir / "floor.log")
+        command = [sys.executable, script, str(port), upstream, server]
+        process = self._process(command, self.workdir / f"floor-{server}.log")
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/dicom-web/studies?limit=1", process, "bare Python proxy", accept_any=True)
         return FloorProxy(base, process.pid)
