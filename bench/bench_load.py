@@ -10,8 +10,8 @@ run on loopback:
 - ``one``: ``smart-imaging serve --workers 1`` (FHIR search, WADO-RS through the Endpoint)
 - ``workers2``: ``smart-imaging serve --workers 2``
 - ``replicas3`` (not in the default list): three ``--workers 1`` replicas behind nginx with
-  their own caches (with ``--redis``, as ``replicas3-redis``)
-- ``replicas3-redis`` (not in the default list): the same sharing state on a local redis-server
+  their own caches (with ``--redis``, as ``replicas3-redis``), 16 archive connections each
+- ``replicas3-redis``: the same sharing state on a local redis-server
   (SMART_IMAGING_REDIS_URL: decisions, study checks); Redis's CPU and memory count with the target's
 
 Prints viewer iterations/s (the ratio to direct Orthanc is on these: a FHIR search is one
@@ -19,7 +19,7 @@ request, its archive queries are several), requests/s, p50/p99 latency (all requ
 searches), errors (must be 0: a non-200, a failed connection, or
 metadata naming another patient), and the peak memory (RSS) and CPU of each process of the target.
 The load generator runs in this process (aiohttp, uvloop), the servers in their own.
-Run: .venv/bin/python bench/bench_load.py [--seconds 30] [--viewers 50] [--targets orthanc,nginx,one,workers2]
+Run: .venv/bin/python bench/bench_load.py [--seconds 30] [--viewers 50] [--targets orthanc,nginx,one,workers2,replicas3-redis]
 """
 
 from __future__ import annotations
@@ -223,6 +223,9 @@ def basic(orthanc_auth: tuple[str, str]) -> Callable[[str], str]:
     return lambda patient: value
 
 
+REPLICA_CONNECTIONS = 16  # per replica (docs/deploy.md, Sizing: the sum must fit the archive)
+
+
 def build_targets(stack: Stack, names: list[str], redis: bool) -> dict[str, Callable[[], Target]]:
     """Each target starts only when its turn comes (so idle ones do not compete for the cores)."""
     orthanc = stack.orthanc
@@ -247,7 +250,11 @@ def build_targets(stack: Stack, names: list[str], redis: bool) -> dict[str, Call
     def replicas(shared: bool, name: str) -> Callable[[], Target]:
         def start() -> Target:
             redis_url, store = start_redis(stack) if shared else ("", None)
-            env = {"SMART_IMAGING_REDIS_URL": redis_url} if shared else {}
+            # 3 x 16 connections: within the 50 Orthanc serves at once (HttpThreadsCount); with 3 x 24
+            # a connection Orthanc never picks up waits for the 30 s timeout (504s on searches)
+            env = {"SMART_IMAGING_UPSTREAM_CONNECTIONS": str(REPLICA_CONNECTIONS)}
+            if shared:
+                env["SMART_IMAGING_REDIS_URL"] = redis_url
             started = [stack.start_server(1, "info", name=f"{name}-{i}", env=env) for i in range(3)]
             hop = stack.start_nginx([int(url.rsplit(":", 1)[1]) for _, url in started])
             extra = [store] if store is not None else []
@@ -342,7 +349,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--viewers", type=int, default=50)
-    parser.add_argument("--targets", default="orthanc,nginx,one,workers2")
+    parser.add_argument("--targets", default="orthanc,nginx,one,workers2,replicas3-redis")
     parser.add_argument(
         "--series-concurrency",
         type=int,

@@ -5,18 +5,23 @@ workers serve, metrics are summed across them."""
 from __future__ import annotations
 
 import re
+import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
-from smart_imaging.settings import Settings, settings_env
+from smart_imaging.errors import ConfigError
+from smart_imaging.settings import Settings, settings_env, worker_share
 
 from .conftest import dicomweb_tenant, mock_patient
+from .fake_archive import Answer, FakeArchive, Seen
 from .orthanc import Orthanc
 from .sample_dicom import SampleData
 from .serve_process import AUTH, ServeProcess, endpoint
@@ -115,7 +120,96 @@ def test_workers_rebuild_the_parents_settings_from_the_environment(tmp_path: Pat
         shutdown_timeout=12.5,
         expose_pid=True,
         http_backend="httpx",
+        upstream_connections=7,
     )
     rebuilt = Settings.from_env(settings_env(settings))
     assert rebuilt == Settings(**{**settings.__dict__, "workers": None})  # workers: the parent's business
     assert Settings.from_env(settings_env(Settings())) == Settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SMART_IMAGING_UPSTREAM_CONNECTIONS", "0"),  # aiohttp would read 0 as "no limit"
+        ("SMART_IMAGING_UPSTREAM_CONNECTIONS", "many"),
+        ("SMART_IMAGING_WORKERS", "0"),
+        ("SMART_IMAGING_PORT", "eighty"),
+        ("SMART_IMAGING_SHUTDOWN_TIMEOUT", "nan"),
+        ("SMART_IMAGING_SHUTDOWN_TIMEOUT", "-1"),
+    ],
+)
+def test_a_bad_number_in_the_environment_is_a_config_error_naming_it(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({name: value})
+    assert [where for where, _ in raised.value.problems] == [name]
+
+
+def test_a_bad_number_stops_serve_with_the_variable_named(tmp_path: Path) -> None:
+    server = ServeProcess(tmp_path, {}, env={"SMART_IMAGING_UPSTREAM_CONNECTIONS": "lots"})
+    done = subprocess.run(server.command, env=server.env, capture_output=True, timeout=60)
+    assert done.returncode == 2
+    assert b"SMART_IMAGING_UPSTREAM_CONNECTIONS: a whole number >= 1" in done.stderr
+    assert b"Traceback" not in done.stderr
+
+
+def test_the_workers_share_the_connections_to_an_archive() -> None:
+    assert [worker_share(24, n) for n in (1, 2, 3, 24, 48)] == [24, 12, 8, 1, 1]
+
+
+def test_two_workers_open_no_more_upstream_connections_than_the_command_is_given(tmp_path: Path) -> None:
+    """``--upstream-connections 4`` with two workers: at most 4 requests at the archive at once
+    (2 per worker), however many clients wait; without the share each worker would open 4. Past
+    what the archive serves at once, a connection waits unserved until the timeout (a 504): the
+    sum over workers and replicas is what has to fit (docs/deploy.md, Sizing)."""
+    study, series, mrn = "1.2.826.0.1.3680043.8.498.40", "1.2.826.0.1.3680043.8.498.41", "MRN-W"
+    lock, at_once, most = threading.Lock(), [0], [0]
+
+    def slow_metadata(seen: Seen) -> Answer:
+        with lock:
+            at_once[0] += 1
+            most[0] = max(most[0], at_once[0])
+        time.sleep(0.4)
+        with lock:
+            at_once[0] -= 1
+        instance = {
+            "0020000D": {"vr": "UI", "Value": [study]},
+            "0020000E": {"vr": "UI", "Value": [series]},
+            "00080018": {"vr": "UI", "Value": ["1.2.826.0.1.3680043.8.498.42"]},
+            "00100020": {"vr": "LO", "Value": [mrn]},
+        }
+        return Answer.json([instance])
+
+    archive = FakeArchive().start()
+    archive.route(
+        "/studies",
+        Answer.json([{"0020000D": {"vr": "UI", "Value": [study]}, "00100020": {"vr": "LO", "Value": [mrn]}}]),
+    )
+    archive.route(f"/studies/{study}/series", Answer.json([]))
+    archive.route(f"/studies/{study}/instances", Answer.json([]))
+    archive.route(f"/studies/{study}/metadata", slow_metadata)
+    tenant = {
+        "authorization": {"type": "mock", "patient": mock_patient("pat-w", mrn)},
+        "images": {"type": "dicom-web", "endpoint": archive.url},
+    }
+    flags = ("--workers", "2", "--upstream-connections", "4")
+    server = ServeProcess(tmp_path, {"w": tenant}, *flags, env={"SMART_IMAGING_EXPOSE_PID": "1"})
+    try:
+        server.start()
+        address, _ = endpoint(server.url, "w", "pat-w")
+        pids: Counter[str] = Counter()
+
+        def fetch(_: int) -> int:
+            response = httpx.get(f"{address}/studies/{study}/metadata", headers=AUTH, timeout=60)
+            pids[response.headers[PID_HEADER]] += 1
+            return response.status_code
+
+        for _ in range(3):  # until both workers have taken a share of the clients
+            with ThreadPoolExecutor(16) as pool:
+                assert set(pool.map(fetch, range(16))) == {200}
+            if len(pids) == 2 and min(pids.values()) >= 4:
+                break
+        assert len(pids) == 2, pids
+        assert 2 <= most[0] <= 4, most[0]
+    finally:
+        server.stop()
+        archive.stop()

@@ -13,7 +13,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from .errors import ConfigError
-from .settings import Settings, settings_env
+from .settings import Settings, settings_env, worker_share
 
 COMMANDS_GROUP = "smart_imaging.commands"
 
@@ -67,6 +67,12 @@ def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="server processes sharing the port (env SMART_IMAGING_WORKERS; default: one per core)",
     )
     serve.add_argument(
+        "--upstream-connections",
+        type=int,
+        help="connections to one archive host, shared by the workers; replicas x this must stay "
+        "within what the archive serves at once (env SMART_IMAGING_UPSTREAM_CONNECTIONS, default 24)",
+    )
+    serve.add_argument(
         "--shutdown-timeout",
         type=float,
         help="seconds in-flight requests get to finish after SIGTERM "
@@ -108,13 +114,18 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import serve_one, serve_workers
 
     configure(args.log_level)
-    settings = _serve_settings(args)
+    try:
+        settings = _serve_settings(args)
+    except ConfigError as exc:
+        _print_problems(exc)
+        return 2
     if settings.config_dir is None:
         print("smart-imaging serve: give --config-dir (or SMART_IMAGING_CONFIG_DIR)", file=sys.stderr)
         return 2
     workers = settings.workers or os.cpu_count() or 1
-    if workers < 1 or settings.shutdown_timeout < 0:
-        print("smart-imaging serve: --workers must be >= 1, --shutdown-timeout >= 0", file=sys.stderr)
+    if workers < 1 or settings.shutdown_timeout < 0 or settings.upstream_connections < 1:
+        message = "--workers and --upstream-connections must be >= 1, --shutdown-timeout >= 0"
+        print(f"smart-imaging serve: {message}", file=sys.stderr)
         return 2
     if workers > 1 and not settings.key:
         settings = _shared_random_key(settings, workers)
@@ -126,6 +137,8 @@ def _serve(args: argparse.Namespace) -> int:
     if workers == 1:
         return serve_one(app, settings, args.log_level, process_drain())
     _warn_c_move(settings, workers)
+    share = worker_share(settings.upstream_connections, workers)
+    settings = dataclasses.replace(settings, upstream_connections=share)  # the command's total, shared
     os.environ.update(settings_env(settings))  # what the workers build their app from
     return serve_workers(settings, workers, args.log_level)
 
@@ -141,6 +154,7 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
         dynamic_upstream_allow=allow,
         workers=args.workers,
         shutdown_timeout=args.shutdown_timeout,
+        upstream_connections=args.upstream_connections,
         redis_url=args.redis_url,
         ohif_url=args.ohif_url,
     )

@@ -6,6 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+
+from .errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,11 @@ class Settings:
     shutdown_timeout: float = 30.0  # SMART_IMAGING_SHUTDOWN_TIMEOUT: seconds in-flight requests get
     expose_pid: bool = False  # SMART_IMAGING_EXPOSE_PID: X-Smart-Imaging-Pid on answers (debugging)
     http_backend: str = "aiohttp"  # SMART_IMAGING_HTTP_BACKEND: aiohttp | httpx (http_client.py)
-    upstream_connections: int = 24  # SMART_IMAGING_UPSTREAM_CONNECTIONS: per archive host and process
+    # SMART_IMAGING_UPSTREAM_CONNECTIONS: connections to one archive host per ``serve`` command, its
+    # workers each taking an equal share (``worker_share``); keep replicas x this within what the
+    # archive serves at once (Orthanc: HttpThreadsCount, 50): a connection it never serves waits
+    # until the timeout (docs/deploy.md, Sizing)
+    upstream_connections: int = 24
     # SMART_IMAGING_AUDIT: where AuditEvents go, comma-separated stdout, file:/path,
     # fhir:https://server/fhir (services.audit_trail); unset: no audit events
     audit: str | None = None
@@ -49,7 +56,7 @@ class Settings:
         if env.get("SMART_IMAGING_HOST"):
             values["host"] = env["SMART_IMAGING_HOST"]
         if env.get("SMART_IMAGING_PORT"):
-            values["port"] = int(env["SMART_IMAGING_PORT"])
+            values["port"] = _number(env, "SMART_IMAGING_PORT", int, 0)
         if env.get("SMART_IMAGING_DYNAMIC_TENANTS"):
             values["dynamic_tenants"] = env["SMART_IMAGING_DYNAMIC_TENANTS"].lower() in (
                 "1",
@@ -87,18 +94,33 @@ _TRUE = ("1", "true", "yes", "on")
 def _capacity_from_env(env: Mapping[str, str]) -> dict[str, object]:
     values: dict[str, object] = {}
     if env.get("SMART_IMAGING_WORKERS"):
-        values["workers"] = int(env["SMART_IMAGING_WORKERS"])
+        values["workers"] = _number(env, "SMART_IMAGING_WORKERS", int, 1)
     if env.get("SMART_IMAGING_SHUTDOWN_TIMEOUT"):
-        values["shutdown_timeout"] = float(env["SMART_IMAGING_SHUTDOWN_TIMEOUT"])
+        values["shutdown_timeout"] = _number(env, "SMART_IMAGING_SHUTDOWN_TIMEOUT", float, 0)
     if env.get("SMART_IMAGING_EXPOSE_PID"):
         values["expose_pid"] = env["SMART_IMAGING_EXPOSE_PID"].lower() in _TRUE
     if env.get("SMART_IMAGING_UPSTREAM_CONNECTIONS"):
-        values["upstream_connections"] = int(env["SMART_IMAGING_UPSTREAM_CONNECTIONS"])
+        values["upstream_connections"] = _number(env, "SMART_IMAGING_UPSTREAM_CONNECTIONS", int, 1)
     if env.get("SMART_IMAGING_HTTP_BACKEND"):
         values["http_backend"] = env["SMART_IMAGING_HTTP_BACKEND"].strip().lower()
     if env.get("SMART_IMAGING_REDIS_URL", "").strip():
         values["redis_url"] = env["SMART_IMAGING_REDIS_URL"].strip()
     return values
+
+
+N = TypeVar("N", int, float)
+
+
+def _number(env: Mapping[str, str], name: str, kind: type[N], minimum: N) -> N:
+    """``env[name]`` as a number of ``kind`` no smaller than ``minimum``, or a ConfigError naming it."""
+    what = f"{'a whole number' if kind is int else 'a number'} >= {minimum}"
+    try:
+        value = kind(env[name].strip())
+    except ValueError:
+        raise ConfigError("invalid settings", [(name, what)]) from None
+    if not value >= minimum:  # also refuses nan
+        raise ConfigError("invalid settings", [(name, what)])
+    return value
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -116,8 +138,15 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SMART_IMAGING_SHUTDOWN_TIMEOUT": settings.shutdown_timeout,
         "SMART_IMAGING_EXPOSE_PID": "1" if settings.expose_pid else "",
         "SMART_IMAGING_HTTP_BACKEND": settings.http_backend,
+        "SMART_IMAGING_UPSTREAM_CONNECTIONS": settings.upstream_connections,
         "SMART_IMAGING_AUDIT": settings.audit,
         "SMART_IMAGING_REDIS_URL": settings.redis_url,
         "SMART_IMAGING_OHIF_URL": settings.ohif_url,
     }
     return {name: str(value) for name, value in pairs.items() if value not in (None, "")}
+
+
+def worker_share(connections: int, workers: int) -> int:
+    """Each of ``workers`` processes' share of ``connections`` to one archive host: together at
+    most ``connections``, but at least one each."""
+    return max(1, connections // workers)

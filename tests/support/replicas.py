@@ -99,6 +99,7 @@ class ReplicaStack(contextlib.ExitStack):
         allow = f"127.0.0.1:{self.orthanc.http_port}"
         flags = ["--dynamic-tenants", "--dynamic-upstream-allow", allow, *(args or ("--workers", "1"))]
         env = {"SMART_IMAGING_KEY": TEST_KEY, "SMART_IMAGING_REDIS_URL": self.redis.url}
+        env["SMART_IMAGING_UPSTREAM_CONNECTIONS"] = "12"  # x 4 servers: within Orthanc's 50 threads
         server = ServeProcess(folder, self.tenants(), *flags, env={**env, "SMART_IMAGING_EXPOSE_PID": "1"})
         self.callback(server.stop)
         return server.start()
