@@ -10,6 +10,7 @@ import time
 from contextvars import ContextVar
 from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -112,6 +113,15 @@ class Metrics:
             sent.inc(size)
 
 
+def _compact(line: dict[str, Any]) -> str:
+    """One JSON line: orjson (about 0.7 us against json's 9), json for what orjson refuses (a
+    path with a lone surrogate from undecodable percent-escapes)."""
+    try:
+        return orjson.dumps(line).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(line, separators=(",", ":"))
+
+
 class AccessLogMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -156,4 +166,4 @@ class AccessLogMiddleware:
         }
         if state.get("stream"):  # "aborted" or "disconnected": the body did not end cleanly
             line["stream"] = state["stream"]
-        access_log.info(json.dumps(line, separators=(",", ":")))
+        access_log.info(_compact(line))
