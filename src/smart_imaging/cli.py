@@ -61,6 +61,12 @@ def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="upstream host a dynamic config may name; repeatable "
         "(env SMART_IMAGING_DYNAMIC_UPSTREAM_ALLOW, comma-separated)",
     )
+    _add_capacity_options(serve)
+    _add_state_option(serve)
+    serve.add_argument("--log-level", default="info")
+
+
+def _add_capacity_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--workers",
         type=int,
@@ -78,8 +84,6 @@ def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="seconds in-flight requests get to finish after SIGTERM "
         "(env SMART_IMAGING_SHUTDOWN_TIMEOUT, default 30)",
     )
-    _add_state_option(serve)
-    serve.add_argument("--log-level", default="info")
 
 
 def _add_state_option(serve: argparse.ArgumentParser) -> None:
