@@ -74,6 +74,15 @@ class FakeArchive:
     def route(self, prefix: str, answer: Answer | Handler) -> None:
         self.routes["/dicom-web" + prefix] = answer
 
+    def found_study(self, study: str, mrn: str) -> FakeArchive:
+        """QIDO-RS finds one study of patient ``mrn`` (no series or instance details): what a
+        FHIR ImagingStudy search needs to hand out its Endpoint."""
+        tags = {"0020000D": {"vr": "UI", "Value": [study]}, "00100020": {"vr": "LO", "Value": [mrn]}}
+        self.route("/studies", Answer.json([tags]))
+        self.route(f"/studies/{study}/series", Answer.json([]))
+        self.route(f"/studies/{study}/instances", Answer.json([]))
+        return self
+
     def start(self) -> FakeArchive:
         self._thread.start()
         return self

@@ -53,13 +53,7 @@ def server_logs() -> Iterator[ServerLogs]:
 
 @pytest.fixture
 def archive() -> Iterator[FakeArchive]:
-    fake = FakeArchive().start()
-    fake.route(
-        "/studies",
-        Answer.json([{"0020000D": {"vr": "UI", "Value": [UID]}, "00100020": {"vr": "LO", "Value": [MRN]}}]),
-    )
-    fake.route(f"/studies/{UID}/series", Answer.json([]))
-    fake.route(f"/studies/{UID}/instances", Answer.json([]))
+    fake = FakeArchive().start().found_study(UID, MRN)
     yield fake
     fake.stop()
 

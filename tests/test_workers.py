@@ -179,13 +179,7 @@ def test_two_workers_open_no_more_upstream_connections_than_the_command_is_given
         }
         return Answer.json([instance])
 
-    archive = FakeArchive().start()
-    archive.route(
-        "/studies",
-        Answer.json([{"0020000D": {"vr": "UI", "Value": [study]}, "00100020": {"vr": "LO", "Value": [mrn]}}]),
-    )
-    archive.route(f"/studies/{study}/series", Answer.json([]))
-    archive.route(f"/studies/{study}/instances", Answer.json([]))
+    archive = FakeArchive().start().found_study(study, mrn)
     archive.route(f"/studies/{study}/metadata", slow_metadata)
     tenant = {
         "authorization": {"type": "mock", "patient": mock_patient("pat-w", mrn)},
