@@ -6,7 +6,9 @@ run a test that starts a server or a process anyway fails and says so."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +30,29 @@ pytest_runtest_call = tiers.pytest_runtest_call
 pytest_runtest_teardown = tiers.pytest_runtest_teardown
 
 TEST_KEY = "test-binding-key-not-secret"
+
+
+@pytest.fixture(scope="session")
+def ohif_dist() -> Path:
+    """The prebuilt OHIF v3 (``tests/ohif.py``), installed on first use; no npm: a failure."""
+    from .ohif import install_ohif
+
+    try:
+        return install_ohif()
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", "") or ""
+        pytest.fail(f"OHIF could not be installed (scripts/install-ohif.sh): {exc} {detail}")
+
+
+@pytest.fixture(scope="module")
+def ohif_browser() -> Iterator[Any]:
+    """Headless Chromium with WebGL (SwiftShader), as OHIF needs; one per module: Playwright's
+    sync API runs one instance at a time, and tests/web keeps its own for the session."""
+    from .ohif import CHROMIUM_ARGS
+    from .support.browser import running_browser
+
+    with running_browser(CHROMIUM_ARGS) as browser:
+        yield browser
 
 
 @pytest.fixture(scope="session")

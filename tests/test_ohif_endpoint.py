@@ -8,7 +8,6 @@ study loading on and off; a token for another patient gets nothing drawn."""
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import httpx
 import pytest
 
 from .demo.test_demo_e2e import imaging_endpoint, launch
-from .ohif import OhifServer, install_ohif, launch_browser, open_study
+from .ohif import OhifServer, open_study
 from .web.harness import DemoProcess
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright>=1.40")
@@ -54,24 +53,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def ohif_dist() -> Path:
-    try:
-        return install_ohif()
-    except (OSError, subprocess.SubprocessError) as exc:  # no npm, no registry: fail loudly
-        pytest.fail(f"OHIF could not be installed (scripts/install-ohif.sh): {exc}")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        instance = launch_browser(playwright)
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
 def study_endpoint(demo: DemoProcess, patient: str, description: str) -> tuple[str, str, str]:
     """(study UID, Endpoint address, token) from a real launch and ImagingStudy search."""
     with httpx.Client(timeout=60) as http:
@@ -99,12 +80,12 @@ def study_endpoint(demo: DemoProcess, patient: str, description: str) -> tuple[s
     ids=["lazy", "eager", "jpeg2000-lazy", "codecs-eager"],
 )
 def test_ohif_opens_a_study_through_the_endpoint_with_a_smart_token(
-    lazy: bool, patient: str, description: str, demo: DemoProcess, ohif_dist: Path, browser: Any
+    lazy: bool, patient: str, description: str, demo: DemoProcess, ohif_dist: Path, ohif_browser: Any
 ) -> None:
     uid, address, token = study_endpoint(demo, patient, description)
     ohif = OhifServer(ohif_dist, config_js=documented_config(demo.base, lazy=lazy)).start()
     try:
-        result = open_study(browser, ohif.url, uid, token=token, params={"endpoint": address})
+        result = open_study(ohif_browser, ohif.url, uid, token=token, params={"endpoint": address})
     finally:
         ohif.stop()
 
@@ -129,14 +110,18 @@ def test_ohif_opens_a_study_through_the_endpoint_with_a_smart_token(
     assert token not in " ".join(r.url for r in ours)  # in the header, never in a DICOMweb URL
 
 
-def test_a_token_of_another_patient_draws_nothing(demo: DemoProcess, ohif_dist: Path, browser: Any) -> None:
+def test_a_token_of_another_patient_draws_nothing(
+    demo: DemoProcess, ohif_dist: Path, ohif_browser: Any
+) -> None:
     """The Endpoint of one patient's study with another patient's (valid) token: OHIF's requests
     under it are refused and the viewport stays empty."""
     uid, address, _ = study_endpoint(demo, PATIENT, STUDY)
     _, _, stranger = study_endpoint(demo, OTHER, "MR BRAIN WO CONTRAST")  # a valid token, not Marcus's
     ohif = OhifServer(ohif_dist, config_js=documented_config(demo.base, lazy=True)).start()
     try:
-        result = open_study(browser, ohif.url, uid, token=stranger, params={"endpoint": address}, timeout=20)
+        result = open_study(
+            ohif_browser, ohif.url, uid, token=stranger, params={"endpoint": address}, timeout=20
+        )
     finally:
         ohif.stop()
     assert not result.drawn
@@ -145,7 +130,7 @@ def test_a_token_of_another_patient_draws_nothing(demo: DemoProcess, ohif_dist: 
 
 
 def test_the_app_config_refuses_an_endpoint_of_another_origin(
-    demo: DemoProcess, ohif_dist: Path, browser: Any
+    demo: DemoProcess, ohif_dist: Path, ohif_browser: Any
 ) -> None:
     """An ``endpoint`` naming a server the deployment does not trust is not used: OHIF sends the
     token nowhere (no request leaves for that origin)."""
@@ -153,7 +138,9 @@ def test_the_app_config_refuses_an_endpoint_of_another_origin(
     foreign = address.replace("localhost", "127.0.0.1")  # the same server under a name not allowed
     ohif = OhifServer(ohif_dist, config_js=documented_config(demo.base, lazy=True)).start()
     try:
-        result = open_study(browser, ohif.url, uid, token=token, params={"endpoint": foreign}, timeout=15)
+        result = open_study(
+            ohif_browser, ohif.url, uid, token=token, params={"endpoint": foreign}, timeout=15
+        )
     finally:
         ohif.stop()
     assert not result.drawn

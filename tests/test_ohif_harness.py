@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import subprocess
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from .ohif import OhifServer, app_config, image_drawn, install_ohif, launch_browser, open_study
+from .ohif import OhifServer, app_config, image_drawn, open_study
 from .orthanc import Orthanc
 from .sample_dicom import SampleData
 
@@ -89,25 +88,6 @@ def ct_study(data: SampleData) -> str:
     raise AssertionError("the sample data has no CT study")
 
 
-@pytest.fixture(scope="module")
-def ohif_dist() -> Any:
-    try:
-        return install_ohif()
-    except (OSError, subprocess.SubprocessError) as exc:  # no npm, no registry: fail loudly
-        detail = getattr(exc, "stderr", "") or ""
-        pytest.fail(f"OHIF could not be installed (scripts/install-ohif.sh): {exc} {detail}")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        instance = launch_browser(playwright)
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
 Proxy = Callable[..., tuple[str, list[dict[str, str]]]]
 
 
@@ -125,13 +105,13 @@ def proxy(serve: Callable[[Any], str], orthanc: Orthanc, sample_data: SampleData
 
 @pytest.mark.parametrize("lazy", [True, False], ids=["lazy", "eager"])
 def test_ohif_displays_a_study_from_orthanc(
-    lazy: bool, ohif_dist: Any, browser: Any, proxy: Proxy, sample_data: SampleData
+    lazy: bool, ohif_dist: Any, ohif_browser: Any, proxy: Proxy, sample_data: SampleData
 ) -> None:
     root, seen = proxy()
     study = ct_study(sample_data)
     server = OhifServer(ohif_dist, app_config(root, lazy=lazy)).start()
     try:
-        result = open_study(browser, server.url, study, token=TOKEN)
+        result = open_study(ohif_browser, server.url, study, token=TOKEN)
     finally:
         server.stop()
 
@@ -151,14 +131,14 @@ def test_ohif_displays_a_study_from_orthanc(
 
 
 def test_harness_sees_refused_frames(
-    ohif_dist: Any, browser: Any, proxy: Proxy, sample_data: SampleData
+    ohif_dist: Any, ohif_browser: Any, proxy: Proxy, sample_data: SampleData
 ) -> None:
     """The harness can fail: when every frame request gets 404, it reports those requests and an
     empty viewport."""
     root, _ = proxy(refuse="/frames/")
     server = OhifServer(ohif_dist, app_config(root, lazy=True)).start()
     try:
-        result = open_study(browser, server.url, ct_study(sample_data), token=TOKEN, timeout=15)
+        result = open_study(ohif_browser, server.url, ct_study(sample_data), token=TOKEN, timeout=15)
     finally:
         server.stop()
     assert not result.drawn

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,3 +30,16 @@ def chromium_available() -> bool:
 def launch_browser(playwright: Any, args: Sequence[str] = CHROMIUM_ARGS) -> Any:
     """A headless Chromium from ``playwright.chromium`` with ``args``."""
     return playwright.chromium.launch(executable_path=CHROMIUM, args=list(args))
+
+
+@contextlib.contextmanager
+def running_browser(args: Sequence[str] = CHROMIUM_ARGS) -> Iterator[Any]:
+    """``with running_browser() as browser:`` a headless Chromium for the block (Playwright)."""
+    from playwright import sync_api
+
+    with sync_api.sync_playwright() as playwright:
+        instance = launch_browser(playwright, args)
+        try:
+            yield instance
+        finally:
+            instance.close()

@@ -65,6 +65,7 @@ SERVER_FIXTURES = frozenset(
         "page",
         "delayed_imaging",
         "ohif_dist",
+        "ohif_browser",
         "proxy",
     }
 )

@@ -17,7 +17,8 @@ from smart_imaging.config.tenant import TenantConfig
 from smart_imaging.settings import Settings
 
 from ..conftest import ServerThread
-from .harness import VIEWPORT, DemoProcess, chromium_available, launch_browser
+from ..support.browser import running_browser
+from .harness import VIEWPORT, DemoProcess, chromium_available
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -39,12 +40,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
 def browser() -> Iterator[Any]:
     if not chromium_available():
         pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        instance = launch_browser(playwright)
-        try:
-            yield instance
-        finally:
-            instance.close()
+    with running_browser() as instance:
+        yield instance
 
 
 @pytest.fixture
