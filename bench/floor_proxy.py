@@ -53,8 +53,9 @@ async def app(scope, receive, send):
 
 
 def main() -> None:
+    global UPSTREAM
     port, server = int(sys.argv[1]), sys.argv[3] if len(sys.argv) > 3 else "uvicorn"
-    os.environ["FLOOR_UPSTREAM"] = sys.argv[2]
+    UPSTREAM = os.environ["FLOOR_UPSTREAM"] = sys.argv[2]  # the env: for granian's worker import
     if server == "granian":
         from granian import Granian
         from granian.constants import Interfaces, Loops
@@ -75,8 +76,6 @@ def main() -> None:
         return
     import uvicorn
 
-    global UPSTREAM
-    UPSTREAM = sys.argv[2]
     uvicorn.run(app, port=port, http="httptools", loop="uvloop", access_log=False, log_level="warning")
 
 

@@ -46,8 +46,8 @@ def ohif_dist() -> Path:
 
 @pytest.fixture(scope="module")
 def ohif_browser() -> Iterator[Any]:
-    """Headless Chromium with WebGL (SwiftShader), as OHIF needs; one per module: Playwright's
-    sync API runs one instance at a time, and tests/web keeps its own for the session."""
+    """Headless Chromium with WebGL (SwiftShader), as OHIF needs; one per module, closed before
+    tests/web opens its session-wide one (with both open at once, a tests/web setup failed)."""
     from .ohif import CHROMIUM_ARGS
     from .support.browser import running_browser
 

@@ -47,7 +47,6 @@ ABORT = re.compile(r"^.*WARNING smart_imaging\.wado WADO-RS stream aborted.*$", 
 class Deployment:
     """What a client talks to (``base``) and the ``serve`` processes behind it."""
 
-    name: str
     base: str
     servers: list[ServeProcess]
     marks: list[int] = field(default_factory=list)  # each log's length when the test began
@@ -118,8 +117,8 @@ def world() -> Iterator[World]:
         yield World(
             archive,
             {
-                "three replicas behind nginx": Deployment("nginx", nginx.url, replicas),
-                "serve --workers 2": Deployment("workers", workers.url, [workers]),
+                "three replicas behind nginx": Deployment(nginx.url, replicas),
+                "serve --workers 2": Deployment(workers.url, [workers]),
             },
         )
 
